@@ -1,0 +1,125 @@
+"""Turn validated user data into the padded (feature index, value) batches the model reads.
+
+A row of ``n_features`` columns is represented only by its non-zero entries.  A
+batch of rows becomes two ``(batch, k)`` arrays: the column indices of the
+non-zero entries and their values, padded with ``(0, 0.0)`` up to ``k``.  The
+model treats value ``0`` as "absent", so padding never takes part in a pair or
+in the attention softmax.  ``k`` is the batch's largest number of non-zeros,
+rounded up to one of a few widths (and capped at ``n_features``) so that the
+compiled model only ever sees a handful of distinct shapes.
+
+Nothing here densifies a sparse matrix or copies the whole data set: batches
+are cut from the user's array or CSR matrix one at a time.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _padded_width(max_nnz, n_features):
+    """Return the padded width for a batch whose longest row has ``max_nnz`` entries.
+
+    The width is rounded up to a number with at most three significant bits
+    (1-8, 10, 12, 14, 16, 20, 24, ...): at most four compiled shapes per
+    doubling of the width, at the price of at most 25 % extra slots.
+    """
+    max_nnz = max(int(max_nnz), 1)
+    # One slot still gives well-formed tensors for rows with a single feature
+    # or none: such rows simply have no pair.
+    step = 1 << max(max_nnz.bit_length() - 3, 0)
+    return int(min(n_features, -(-max_nnz // step) * step))
+
+
+def as_row_source(X):
+    """Prepare validated ``X`` for fast row batching without copying dense data.
+
+    Parameters
+    ----------
+    X : ndarray or scipy sparse matrix/array of shape (n_samples, n_features)
+        Finite numeric data, already validated.
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csr_array
+        Dense input is returned as is; sparse input as CSR with float32 values,
+        sorted indices and no explicit zeros (a copy is made only if needed).
+    """
+    if not sp.issparse(X):
+        return X
+    X = sp.csr_array(X) if X.format != "csr" else X
+    needs_copy = not X.has_sorted_indices or (X.data == 0).any()
+    if needs_copy or X.dtype != np.float32:
+        X = sp.csr_array(X, dtype=np.float32, copy=True)
+        X.eliminate_zeros()
+        X.sort_indices()
+    return X
+
+
+def make_batch(X, rows):
+    """Build the padded model input for the given rows of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csr_array
+        Output of :func:`as_row_source`.
+    rows : slice or ndarray of int
+        The rows of the batch, in order.
+
+    Returns
+    -------
+    indices : ndarray of int32, shape (batch, k)
+        Column index of each non-zero entry, in increasing column order; 0 for padding.
+    values : ndarray of float32, shape (batch, k)
+        The entries themselves; exactly 0 for padding.
+    """
+    n_features = X.shape[1]
+    if sp.issparse(X):
+        return _sparse_batch(X[rows], n_features)
+    return _dense_batch(np.asarray(X[rows], dtype=np.float32), n_features)
+
+
+def _sparse_batch(sub, n_features):
+    lengths = np.diff(sub.indptr)
+    n_rows = lengths.shape[0]
+    k = _padded_width(lengths.max(initial=0), n_features)
+    indices = np.zeros((n_rows, k), dtype=np.int32)
+    values = np.zeros((n_rows, k), dtype=np.float32)
+    row_of_entry = np.repeat(np.arange(n_rows), lengths)
+    slot_of_entry = np.arange(sub.nnz) - np.repeat(sub.indptr[:-1], lengths)
+    indices[row_of_entry, slot_of_entry] = sub.indices
+    values[row_of_entry, slot_of_entry] = sub.data
+    return indices, values
+
+
+def _dense_batch(sub, n_features):
+    present = sub != 0
+    if present.all():
+        indices = np.broadcast_to(np.arange(n_features, dtype=np.int32), sub.shape)
+        return np.ascontiguousarray(indices), sub
+    k = _padded_width(present.sum(axis=1).max(initial=0), n_features)
+    # A stable sort moves each row's present columns to the front while
+    # keeping them in increasing column order.
+    order = np.argsort(~present, axis=1, kind="stable")[:, :k].astype(np.int32)
+    keep = np.take_along_axis(present, order, axis=1)
+    values = np.where(keep, np.take_along_axis(sub, order, axis=1), np.float32(0))
+    indices = np.where(keep, order, np.int32(0))
+    return indices, values
+
+
+def iter_batches(rows, batch_size):
+    """Yield the row selections of consecutive batches.
+
+    Parameters
+    ----------
+    rows : int or ndarray of int
+        Either the number of rows, to visit them all in order as contiguous
+        slices, or the rows themselves in the order to visit them (a shuffled
+        permutation for a training epoch, or a subset).
+    batch_size : int
+    """
+    if isinstance(rows, (int, np.integer)):
+        for start in range(0, rows, batch_size):
+            yield slice(start, min(start + batch_size, rows))
+    else:
+        for start in range(0, len(rows), batch_size):
+            yield rows[start : start + batch_size]

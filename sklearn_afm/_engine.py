@@ -1,0 +1,259 @@
+"""Run an :class:`~sklearn_afm._model.AFMNetwork` on TensorFlow.
+
+Everything that touches TensorFlow lives here and is imported only when an
+estimator fits or predicts, so that ``import sklearn_afm`` stays light.  An
+:class:`Engine` owns one network, its optimizer and the compiled train and
+predict steps (one trace per padded width ``k``, see
+:mod:`sklearn_afm._batching`).  It is a cache: the estimator's persistent state
+is the list of weight arrays, from which an engine can always be rebuilt.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import threading
+
+import numpy as np
+
+from ._batching import iter_batches, make_batch
+
+_CONFIGURE_LOCK = threading.Lock()
+_CONFIGURED = False
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence writes to file descriptor 2 made by native code in the block.
+
+    TensorFlow's C++ runtime logs CUDA probing and build notes straight to the
+    process's stderr while it loads, through a logger that ignores
+    ``TF_CPP_MIN_LOG_LEVEL``; on a CPU-only machine none of it is actionable.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow, configuring the process once on first use.
+
+    GPU memory growth is enabled so that several estimators (or processes) can
+    share a GPU, and when ``OMP_NUM_THREADS`` is set (as joblib's worker
+    processes do) TensorFlow's thread pools are bounded by it, so that parallel
+    workers do not oversubscribe the cores.  TensorFlow's start-up logs are
+    silenced unless the user set ``TF_CPP_MIN_LOG_LEVEL`` to choose them.
+    """
+    global _CONFIGURED
+    if _CONFIGURED:
+        import tensorflow as tf
+
+        return tf
+    with _CONFIGURE_LOCK:
+        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+        with _quiet_native_stderr() if quiet else contextlib.nullcontext():
+            if quiet:
+                os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+            import tensorflow as tf
+
+            if not _CONFIGURED:
+                try:
+                    for gpu in tf.config.list_physical_devices("GPU"):
+                        tf.config.experimental.set_memory_growth(gpu, True)
+                    threads = os.environ.get("OMP_NUM_THREADS", "")
+                    if threads.isdigit() and int(threads) > 0:
+                        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+                except RuntimeError:
+                    # The runtime was already initialised by the user's own
+                    # TensorFlow code, whose settings then prevail.
+                    pass
+                _CONFIGURED = True
+    return tf
+
+
+def resolve_device(device):
+    """Translate the ``device`` parameter into a TensorFlow device name.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "gpu"} or str of the form "gpu:N"
+
+    Returns
+    -------
+    name : str
+        For example ``"/CPU:0"`` or ``"/GPU:1"``.
+    """
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "auto":
+        return "/GPU:0" if gpus else "/CPU:0"
+    if device == "cpu":
+        return "/CPU:0"
+    match = re.fullmatch(r"gpu(?::(\d+))?", device)
+    if match is None:
+        raise ValueError(
+            f"device={device!r} is not understood; use 'auto', 'cpu', 'gpu' or 'gpu:N'."
+        )
+    number = int(match.group(1) or 0)
+    if number >= len(gpus):
+        raise ValueError(
+            f"device={device!r} was requested but TensorFlow sees {len(gpus)} GPU(s)."
+        )
+    return f"/GPU:{number}"
+
+
+def _per_sample_loss(kind, y, out):
+    from keras import ops
+
+    if kind == "binary":
+        return ops.binary_crossentropy(y, ops.squeeze(out, -1), from_logits=True)
+    if kind == "multiclass":
+        return ops.sparse_categorical_crossentropy(y, out, from_logits=True)
+    return 0.5 * ops.mean(ops.square(y - out), axis=-1)
+
+
+class Engine:
+    """A network with its optimizer and compiled steps, on one device.
+
+    Parameters
+    ----------
+    network_params : dict
+        Keyword arguments of :class:`~sklearn_afm._model.AFMNetwork`.
+    loss : {"binary", "multiclass", "squared"}
+        ``binary`` expects one logit and 0/1 targets, ``multiclass`` one logit
+        per class and integer targets, ``squared`` real targets per output.
+    solver : {"adam", "adagrad", "sgd"}
+    learning_rate : float
+    device : str
+        A TensorFlow device name, see :func:`resolve_device`.
+    weights : list of ndarray, default=None
+        Weights to start from; a fresh initialisation when None.
+    """
+
+    def __init__(self, network_params, loss, solver, learning_rate, device, weights=None):
+        self.tf = tf = import_tensorflow()
+        import keras
+
+        from ._model import AFMNetwork
+
+        self.loss = loss
+        self.device = device
+        optimizers = {
+            "adam": keras.optimizers.Adam,
+            "adagrad": keras.optimizers.Adagrad,
+            "sgd": keras.optimizers.SGD,
+        }
+        with tf.device(device):
+            self.network = AFMNetwork(**network_params)
+            self.network.build(None)
+            if weights is not None:
+                self.network.set_weights(weights)
+            self.optimizer = optimizers[solver](learning_rate=learning_rate)
+            self.optimizer.build(self.network.trainable_variables)
+        self._lock = threading.Lock()
+        self._compiled = {}
+
+    def get_weights(self):
+        """Return the network's weights as a list of numpy arrays."""
+        return self.network.get_weights()
+
+    def _step(self, name, k):
+        """Return the compiled step ``name`` for padded width ``k``, tracing it once."""
+        with self._lock:
+            step = self._compiled.get((name, k))
+            if step is None:
+                tf = self.tf
+                batch = [tf.TensorSpec([None, k], tf.int32), tf.TensorSpec([None, k], tf.float32)]
+                if name == "train":
+                    y_spec = {
+                        "binary": tf.TensorSpec([None], tf.float32),
+                        "multiclass": tf.TensorSpec([None], tf.int32),
+                        "squared": tf.TensorSpec([None, None], tf.float32),
+                    }[self.loss]
+                    batch += [y_spec, tf.TensorSpec([None], tf.float32)]
+                method = getattr(self, f"_{name}_step")
+
+                # A distinct Python function per width: TensorFlow would
+                # otherwise count the widths' traces as retracing of one
+                # function and warn about it.
+                def function(*args):
+                    return method(*args)
+
+                step = self._compiled[(name, k)] = tf.function(function, input_signature=batch)
+            return step
+
+    def _train_step(self, indices, values, y, sample_weight):
+        from keras import ops
+
+        network = self.network
+        with self.tf.GradientTape() as tape:
+            out = network((indices, values), training=True)
+            losses = _per_sample_loss(self.loss, y, out) * sample_weight
+            loss = ops.mean(losses)
+            if network.losses:
+                loss = loss + ops.sum(network.losses)
+        gradients = tape.gradient(loss, network.trainable_variables)
+        self.optimizer.apply(gradients, network.trainable_variables)
+        return loss
+
+    def _predict_step(self, indices, values):
+        return self.network((indices, values), training=False)
+
+    def _attention_step(self, indices, values):
+        return self.network.interactions((indices, values), training=False)[1]
+
+    def train_epoch(self, X, y, sample_weight, batch_size, order):
+        """Run one pass of minibatch updates and return the mean training loss.
+
+        Parameters
+        ----------
+        X : ndarray or csr_array
+            Output of :func:`~sklearn_afm._batching.as_row_source`.
+        y : ndarray
+            Encoded targets (float32 0/1, int32 class codes, or float32 2-D).
+        sample_weight : ndarray of float32
+            Per-row weights, scaled by the caller to mean 1.
+        batch_size : int
+        order : ndarray of int
+            The order in which rows are visited.
+        """
+        total = 0.0
+        with self.tf.device(self.device):
+            for rows in iter_batches(order, batch_size):
+                indices, values = make_batch(X, rows)
+                step = self._step("train", indices.shape[1])
+                loss = step(indices, values, y[rows], sample_weight[rows])
+                total += float(loss) * indices.shape[0]
+        return total / len(order)
+
+    def predict(self, X, batch_size, rows=None):
+        """Return the network's raw outputs, shape (n_rows, n_outputs).
+
+        ``rows`` selects (and orders) the rows to predict; all rows when None.
+        """
+        outputs = []
+        with self.tf.device(self.device):
+            for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
+                indices, values = make_batch(X, batch)
+                outputs.append(self._step("predict", indices.shape[1])(indices, values).numpy())
+        return np.concatenate(outputs).astype(np.float64, copy=False)
+
+    def attention(self, X, batch_size):
+        """Yield ``(indices, values, attention)`` for consecutive batches of ``X``.
+
+        ``attention[r, p]`` is the weight of the pair of slots
+        ``numpy.triu_indices(k, 1)[.][p]`` of row ``r``; the feature indices of
+        those slots are in ``indices``.
+        """
+        with self.tf.device(self.device):
+            for batch in iter_batches(X.shape[0], batch_size):
+                indices, values = make_batch(X, batch)
+                attention = self._step("attention", indices.shape[1])(indices, values)
+                yield indices, values, attention.numpy()

@@ -1,0 +1,169 @@
+"""The Attentional Factorization Machine network, in Keras layers and ``keras.ops``.
+
+This module knows nothing of scikit-learn.  The network reads the padded
+``(indices, values)`` batches built by :mod:`sklearn_afm._batching`: entry ``s`` of
+row ``r`` is feature ``indices[r, s]`` with value ``values[r, s]``, and value 0
+means "absent" (padding).  For the present features X of a row it computes::
+
+    out = w0 + sum_{i in X} w_i x_i + P^T sum_{i<j in X} a_ij (v_i * v_j) x_i x_j
+    a'_ij = h^T ReLU(W (v_i * v_j) x_i x_j + b),  a = softmax of a' over the pairs of X
+
+Only the ``k (k - 1) / 2`` slot pairs ``s < t`` of the padded width ``k`` are
+formed, and pairs touching padding are removed from the softmax, so the cost of
+a row grows with its number of non-zeros, not with the number of columns.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _seeds(seed, n):
+    """Draw ``n`` independent integer seeds from ``seed`` without global state."""
+    return np.random.RandomState(seed).randint(0, 2**31 - 1, size=n).tolist()
+
+
+@keras.saving.register_keras_serializable(package="sklearn_afm")
+class AFMNetwork(keras.Model):
+    """Attentional Factorization Machine (Xiao et al., IJCAI 2017).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of distinct features (rows of the embedding tables).
+    n_outputs : int, default=1
+        Number of output logits; each output has its own projection ``P``,
+        linear weights and bias, while embeddings and attention are shared.
+    embedding_size : int, default=16
+        Size of the feature embeddings ``v_i``.
+    attention_size : int, default=16
+        Hidden size ``t`` of the attention network.
+    attention_l2 : float, default=0.0
+        L2 penalty on the attention weights ``W`` (the paper's lambda).
+    attention_dropout : float, default=0.0
+        Dropout rate on the normalised attention weights, during training.
+    dropout : float, default=0.0
+        Dropout rate on the attention-pooled interaction vector, during training.
+    seed : int, default=None
+        Seed of the initialisers and dropout masks.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_outputs=1,
+        embedding_size=16,
+        attention_size=16,
+        attention_l2=0.0,
+        attention_dropout=0.0,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.n_features = n_features
+        self.n_outputs = n_outputs
+        self.embedding_size = embedding_size
+        self.attention_size = attention_size
+        self.attention_l2 = attention_l2
+        self.attention_dropout = attention_dropout
+        self.dropout = dropout
+        self.seed = seed
+        s = _seeds(seed, 6)
+        init = keras.initializers
+        self.embeddings = keras.layers.Embedding(
+            n_features,
+            embedding_size,
+            embeddings_initializer=init.RandomNormal(stddev=0.1, seed=s[0]),
+            name="embeddings",
+        )
+        self.linear = keras.layers.Embedding(
+            n_features, n_outputs, embeddings_initializer="zeros", name="linear"
+        )
+        self.attention_hidden = keras.layers.Dense(
+            attention_size,
+            activation="relu",
+            kernel_initializer=init.GlorotUniform(seed=s[1]),
+            kernel_regularizer=keras.regularizers.L2(attention_l2) if attention_l2 else None,
+            name="attention_hidden",
+        )
+        self.attention_score = keras.layers.Dense(
+            1,
+            use_bias=False,
+            kernel_initializer=init.GlorotUniform(seed=s[2]),
+            name="attention_score",
+        )
+        self.attention_dropout_layer = keras.layers.Dropout(attention_dropout, seed=s[3])
+        self.pooled_dropout_layer = keras.layers.Dropout(dropout, seed=s[4])
+        self.projection = keras.layers.Dense(
+            n_outputs, kernel_initializer=init.GlorotUniform(seed=s[5]), name="projection"
+        )
+
+    def build(self, input_shape):
+        d = self.embedding_size
+        self.embeddings.build((None, None))
+        self.linear.build((None, None))
+        self.attention_hidden.build((None, None, d))
+        self.attention_score.build((None, None, self.attention_size))
+        self.projection.build((None, d))
+        self.built = True
+
+    def interactions(self, inputs, training=False):
+        """Return the pair interactions of a batch and their attention.
+
+        Parameters
+        ----------
+        inputs : tuple of (indices, values)
+            Padded batch of shape (batch, k) each; ``k`` must be static.
+        training : bool
+            Whether dropout is active.
+
+        Returns
+        -------
+        products : tensor of shape (batch, n_pairs, embedding_size)
+            ``(v_i * v_j) x_i x_j`` for the slot pairs ``s < t``.
+        attention : tensor of shape (batch, n_pairs)
+            Softmax over the pairs present in each row, 0 for pairs with padding.
+        first, second : ndarray of int32, shape (n_pairs,)
+            The slots ``s`` and ``t`` of each pair.
+        """
+        indices, values = inputs
+        k = indices.shape[1]
+        first, second = (a.astype("int32") for a in np.triu_indices(k, 1))
+        scaled = self.embeddings(indices) * ops.expand_dims(values, -1)
+        products = ops.take(scaled, first, axis=1) * ops.take(scaled, second, axis=1)
+        present = ops.cast(ops.not_equal(values, 0), scaled.dtype)
+        pair_mask = ops.take(present, first, axis=1) * ops.take(present, second, axis=1)
+        scores = ops.squeeze(self.attention_score(self.attention_hidden(products)), -1)
+        # Absent pairs must not receive any probability mass: they are pushed to
+        # the row minimum before the max-shift and zeroed after the exponential.
+        floor = ops.min(scores, axis=1, keepdims=True)
+        scores = ops.where(pair_mask > 0, scores, floor)
+        scores = scores - ops.max(scores, axis=1, keepdims=True)
+        weights = ops.exp(scores) * pair_mask
+        total = ops.sum(weights, axis=1, keepdims=True)
+        attention = weights / ops.maximum(total, keras.config.epsilon())
+        return products, attention, first, second
+
+    def call(self, inputs, training=False):
+        indices, values = inputs
+        products, attention, _, _ = self.interactions(inputs, training=training)
+        attention = self.attention_dropout_layer(attention, training=training)
+        pooled = ops.sum(ops.expand_dims(attention, -1) * products, axis=1)
+        pooled = self.pooled_dropout_layer(pooled, training=training)
+        linear = ops.sum(self.linear(indices) * ops.expand_dims(values, -1), axis=1)
+        return self.projection(pooled) + linear
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            n_features=self.n_features,
+            n_outputs=self.n_outputs,
+            embedding_size=self.embedding_size,
+            attention_size=self.attention_size,
+            attention_l2=self.attention_l2,
+            attention_dropout=self.attention_dropout,
+            dropout=self.dropout,
+            seed=self.seed,
+        )
+        return config
