@@ -178,15 +178,11 @@ class Engine:
                         "squared": tf.TensorSpec([None, None], tf.float32),
                     }[self.loss]
                     batch += [y_spec, tf.TensorSpec([None], tf.float32)]
-                method = getattr(self, f"_{name}_step")
-
-                # A distinct Python function per width: TensorFlow would
-                # otherwise count the widths' traces as retracing of one
-                # function and warn about it.
-                def function(*args):
-                    return method(*args)
-
-                step = self._compiled[(name, k)] = tf.function(function, input_signature=batch)
+                # Tracing once per width up front, and calling the concrete
+                # function, keeps TensorFlow from mistaking the widths for
+                # accidental retracing (and warning about it).
+                function = tf.function(getattr(self, f"_{name}_step"))
+                step = self._compiled[(name, k)] = function.get_concrete_function(*batch)
             return step
 
     def _train_step(self, indices, values, y, sample_weight):

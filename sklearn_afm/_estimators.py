@@ -196,8 +196,6 @@ class BaseAFM(BaseEstimator):
         warm = self.warm_start and hasattr(self, "_weights")
         _reject_non_numeric(self, X)
         X, y = validate_data(self, X, y, reset=not warm, **_X_CHECKS)
-        if X.shape[0] < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 samples, got {X.shape[0]}.")
         y = self._encode_targets(y, warm)
         sample_weight = self._sample_weight(sample_weight, X, y)
 
@@ -565,8 +563,8 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
                 )
         elif encoder.classes_.shape[0] < 2:
             raise ValueError(
-                "The target needs samples of at least 2 classes; got only "
-                f"{encoder.classes_.tolist()}."
+                "The target needs samples of at least 2 classes, but the data contains "
+                f"only one class: {encoder.classes_.tolist()}."
             )
         self.classes_ = encoder.classes_
         return codes.astype(np.float32 if self._loss == "binary" else np.int32)
@@ -632,4 +630,5 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         y : ndarray of shape (n_samples,)
             Predicted labels from ``classes_``.
         """
-        return self.classes_[self._class_codes(self._raw_predict(X))]
+        codes = self._class_codes(self._raw_predict(X))
+        return self.classes_[codes]
