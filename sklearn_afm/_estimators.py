@@ -37,20 +37,30 @@ _X_CHECKS = {"accept_sparse": ("csr", "csc", "coo"), "dtype": (np.float32, np.fl
 
 
 def _reject_non_numeric(estimator, X):
-    """Raise a helpful error for DataFrame columns that are not numbers."""
+    """Raise a helpful error for input columns that are not numbers."""
+    hint = (
+        "Encode them first, for example with OneHotEncoder in a ColumnTransformer: "
+        "make_column_transformer((OneHotEncoder(), categorical_columns), "
+        "remainder=StandardScaler())."
+    )
     dtypes = getattr(X, "dtypes", None)
-    if dtypes is None or not hasattr(dtypes, "items"):
-        return
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    if dtypes is not None and hasattr(dtypes, "items"):
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    bad = [str(c) for c, dt in dtypes.items() if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
-    if bad:
-        raise ValueError(
-            f"{type(estimator).__name__} needs numeric input, but column(s) {bad} are not "
-            "numeric. Encode them first, for example with OneHotEncoder in a "
-            "ColumnTransformer (make_column_transformer((OneHotEncoder(), columns), "
-            "remainder=StandardScaler()))."
-        )
+        bad = [str(c) for c, dt in dtypes.items() if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
+        if bad:
+            raise ValueError(
+                f"{type(estimator).__name__} needs numeric input, but column(s) {bad} "
+                f"are not numeric. {hint}"
+            )
+    elif getattr(getattr(X, "dtype", None), "kind", None) in ("O", "U", "S"):
+        try:
+            np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"{type(estimator).__name__} needs numeric input, but X holds values that "
+                f"are not numbers ({error}). {hint}"
+            ) from error
 
 
 class BaseAFM(BaseEstimator):
@@ -238,7 +248,7 @@ class BaseAFM(BaseEstimator):
         Xs = as_row_source(X)
         batch_size = min(self.batch_size, train_rows.shape[0])
         loss_curve = list(self.loss_curve_) if warm else []
-        validation_scores = list(getattr(self, "validation_scores_", [])) if warm else []
+        validation_scores = list(self.validation_scores_ or []) if warm else []
         best_loss = min(loss_curve, default=np.inf)
         best_score = max(validation_scores, default=-np.inf)
         best_weights = None
