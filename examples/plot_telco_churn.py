@@ -29,7 +29,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_
 # Categorical columns are one-hot encoded (a sparse matrix: AFM only pairs
 # the non-zero entries of each row), numeric columns standardised.
 preprocess = make_column_transformer(
-    (OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_include=object)),
+    (OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude="number")),
     remainder=StandardScaler(),
 )
 model = make_pipeline(preprocess, AFMClassifier(random_state=0))

@@ -42,16 +42,17 @@ def as_row_source(X):
     -------
     X : ndarray or scipy.sparse.csr_array
         Dense input is returned as is; sparse input as CSR with float32 values,
-        sorted indices and no explicit zeros (a copy is made only if needed).
+        sorted indices, duplicates summed and no explicit zeros (a copy is made
+        only if needed).
     """
     if not sp.issparse(X):
         return X
     X = sp.csr_array(X) if X.format != "csr" else X
-    needs_copy = not X.has_sorted_indices or (X.data == 0).any()
+    needs_copy = not X.has_canonical_format or (X.data == 0).any()
     if needs_copy or X.dtype != np.float32:
         X = sp.csr_array(X, dtype=np.float32, copy=True)
+        X.sum_duplicates()
         X.eliminate_zeros()
-        X.sort_indices()
     return X
 
 

@@ -57,7 +57,9 @@ def _reject_non_numeric(estimator, X):
         try:
             np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as error:
-            raise ValueError(
+            # The type of numpy's error is kept: TypeError for objects that
+            # are no scalar, ValueError for strings that are no number.
+            raise type(error)(
                 f"{type(estimator).__name__} needs numeric input, but X holds values that "
                 f"are not numbers ({error}). {hint}"
             ) from error

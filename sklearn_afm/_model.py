@@ -135,6 +135,9 @@ class AFMNetwork(keras.Model):
         present = ops.cast(ops.not_equal(values, 0), scaled.dtype)
         pair_mask = ops.take(present, first, axis=1) * ops.take(present, second, axis=1)
         scores = ops.squeeze(self.attention_score(self.attention_hidden(products)), -1)
+        if first.size == 0:
+            # Width 1: no row of the batch has a pair to attend to.
+            return products, ops.zeros_like(scores), first, second
         # Absent pairs must not receive any probability mass: they are pushed to
         # the row minimum before the max-shift and zeroed after the exponential.
         floor = ops.min(scores, axis=1, keepdims=True)
