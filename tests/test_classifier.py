@@ -1,5 +1,8 @@
 """Behaviour of AFMClassifier's training options and fitted attributes."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -169,3 +172,28 @@ def test_pair_attention_matches_attention_weights(xor_data):
     np.testing.assert_allclose(
         clf.attention_weights_[pairs[:, 0], pairs[:, 1]], attention.mean(axis=0), rtol=1e-5
     )
+
+
+def test_same_seed_gives_identical_model_in_a_new_process(xor_data, tmp_path):
+    """Bitwise reproducibility across processes, and bounded threads in workers."""
+
+    X, y = xor_data
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    params = dict(max_iter=3, dropout=0.2, device="cpu", random_state=7)
+    here = AFMClassifier(**params).fit(X, y).predict_proba(X)
+    script = f"""
+import numpy as np, tensorflow as tf
+from sklearn_afm import AFMClassifier
+X, y = np.load({str(tmp_path / "X.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
+proba = AFMClassifier(**{params!r}).fit(X, y).predict_proba(X)
+np.save({str(tmp_path / "proba.npy")!r}, proba)
+print(tf.config.threading.get_intra_op_parallelism_threads())
+"""
+    # joblib's worker processes set OMP_NUM_THREADS; TensorFlow must follow it.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "1"
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), here)
