@@ -3,9 +3,9 @@
 Importing this package does not import TensorFlow; fitting or predicting does.
 """
 
-from ._estimators import AFMClassifier
+from ._estimators import AFMClassifier, AFMRegressor
 from .datasets import load_telco_churn
 
 __version__ = "0.1.0"
 
-__all__ = ["AFMClassifier", "load_telco_churn", "__version__"]
+__all__ = ["AFMClassifier", "AFMRegressor", "load_telco_churn", "__version__"]

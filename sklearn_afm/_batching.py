@@ -8,8 +8,12 @@ in the attention softmax.  ``k`` is the batch's largest number of non-zeros,
 rounded up to one of a few widths (and capped at ``n_features``) so that the
 compiled model only ever sees a handful of distinct shapes.
 
-Nothing here densifies a sparse matrix or copies the whole data set: batches
-are cut from the user's array or CSR matrix one at a time.
+Three kinds of row source are batched: a dense numeric array (column ``j`` is
+feature ``j``), a CSR matrix (likewise), and a :class:`FieldMatrix`, the compact
+form of data with categorical columns built by :mod:`sklearn_afm._encoding`
+(one entry per input column, holding the feature id of the row's category or
+of the numeric column).  Nothing here densifies a sparse matrix or copies the
+whole data set: batches are cut from the source one at a time.
 """
 
 import numpy as np
@@ -28,6 +32,28 @@ def _padded_width(max_nnz, n_features):
     # or none: such rows simply have no pair.
     step = 1 << max(max_nnz.bit_length() - 3, 0)
     return int(min(n_features, -(-max_nnz // step) * step))
+
+
+class FieldMatrix:
+    """Rows given as one (feature id, value) entry per input column.
+
+    Parameters
+    ----------
+    ids : ndarray of int32, shape (n_samples, n_columns)
+        Feature id of each entry (a category's own id for categorical columns).
+    values : ndarray of float32, shape (n_samples, n_columns)
+        Value of each entry; 1 for categories, 0 for absent entries.
+    n_features : int
+        Number of distinct feature ids.
+    """
+
+    def __init__(self, ids, values, n_features):
+        self.ids = ids
+        self.values = values
+        self.shape = (ids.shape[0], n_features)
+
+    def __getitem__(self, rows):
+        return FieldMatrix(self.ids[rows], self.values[rows], self.shape[1])
 
 
 def as_row_source(X):
@@ -61,8 +87,8 @@ def make_batch(X, rows):
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse.csr_array
-        Output of :func:`as_row_source`.
+    X : ndarray, scipy.sparse.csr_array or FieldMatrix
+        Output of :func:`as_row_source`, or a :class:`FieldMatrix`.
     rows : slice or ndarray of int
         The rows of the batch, in order.
 
@@ -76,7 +102,10 @@ def make_batch(X, rows):
     n_features = X.shape[1]
     if sp.issparse(X):
         return _sparse_batch(X[rows], n_features)
-    return _dense_batch(np.asarray(X[rows], dtype=np.float32), n_features)
+    if isinstance(X, FieldMatrix):
+        sub = X[rows]
+        return _compact_batch(sub.values, sub.ids)
+    return _compact_batch(np.asarray(X[rows], dtype=np.float32))
 
 
 def _sparse_batch(sub, n_features):
@@ -92,18 +121,21 @@ def _sparse_batch(sub, n_features):
     return indices, values
 
 
-def _dense_batch(sub, n_features):
+def _compact_batch(sub, ids=None):
+    """Move each row's non-zero entries to the front; ``ids`` maps entries to features."""
     present = sub != 0
+    n_columns = sub.shape[1]
     if present.all():
-        indices = np.broadcast_to(np.arange(n_features, dtype=np.int32), sub.shape)
-        return np.ascontiguousarray(indices), sub
-    k = _padded_width(present.sum(axis=1).max(initial=0), n_features)
-    # A stable sort moves each row's present columns to the front while
+        columns = np.broadcast_to(np.arange(n_columns, dtype=np.int32), sub.shape)
+        return np.ascontiguousarray(columns if ids is None else ids, dtype=np.int32), sub
+    k = _padded_width(present.sum(axis=1).max(initial=0), n_columns)
+    # A stable sort moves each row's present entries to the front while
     # keeping them in increasing column order.
-    order = np.argsort(~present, axis=1, kind="stable")[:, :k].astype(np.int32)
+    order = np.argsort(~present, axis=1, kind="stable")[:, :k]
     keep = np.take_along_axis(present, order, axis=1)
     values = np.where(keep, np.take_along_axis(sub, order, axis=1), np.float32(0))
-    indices = np.where(keep, order, np.int32(0))
+    features = order if ids is None else np.take_along_axis(ids, order, axis=1)
+    indices = np.where(keep, features, 0).astype(np.int32)
     return indices, values
 
 

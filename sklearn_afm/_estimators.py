@@ -11,18 +11,29 @@ import threading
 import time
 import warnings
 from numbers import Integral, Real
+from string import Template
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+import scipy.sparse as sp
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._batching import as_row_source
+from ._encoding import FeatureEncoder, resolve_categorical_features
 
 # Guards the lazy rebuild of an estimator's engine when several threads
 # predict at once; estimators cannot own a lock since they must pickle.
@@ -39,9 +50,9 @@ _X_CHECKS = {"accept_sparse": ("csr", "csc", "coo"), "dtype": (np.float32, np.fl
 def _reject_non_numeric(estimator, X):
     """Raise a helpful error for input columns that are not numbers."""
     hint = (
-        "Encode them first, for example with OneHotEncoder in a ColumnTransformer: "
-        "make_column_transformer((OneHotEncoder(), categorical_columns), "
-        "remainder=StandardScaler())."
+        "Declare categorical columns with categorical_features (column names, indices "
+        "or a mask; 'from_dtype' finds a DataFrame's string and category columns), or "
+        "encode them first, for example with OneHotEncoder in a ColumnTransformer."
     )
     dtypes = getattr(X, "dtypes", None)
     if dtypes is not None and hasattr(dtypes, "items"):
@@ -68,7 +79,8 @@ def _reject_non_numeric(estimator, X):
 class BaseAFM(BaseEstimator):
     """Shared parameters, fitting loop and inspection of the AFM estimators.
 
-    Not meant to be used directly; see :class:`AFMClassifier`.
+    Not meant to be used directly; see :class:`AFMClassifier` and
+    :class:`AFMRegressor`.
     """
 
     _parameter_constraints = {
@@ -85,6 +97,8 @@ class BaseAFM(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "categories": [StrOptions({"auto"}), list],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -107,6 +121,8 @@ class BaseAFM(BaseEstimator):
         validation_fraction,
         n_iter_no_change,
         tol,
+        categorical_features,
+        categories,
         warm_start,
         random_state,
         verbose,
@@ -125,6 +141,8 @@ class BaseAFM(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.categorical_features = categorical_features
+        self.categories = categories
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
@@ -132,8 +150,8 @@ class BaseAFM(BaseEstimator):
 
     # -- hooks of the concrete estimators -------------------------------------------
 
-    def _encode_targets(self, y, warm):
-        """Validate ``y``, fit the target encoding unless ``warm``; return encoded targets."""
+    def _encode_targets(self, y, reset, classes=None):
+        """Validate ``y``, fit the target encoding if ``reset``; return encoded targets."""
         raise NotImplementedError
 
     def _validation_score(self, raw, y, sample_weight):
@@ -149,15 +167,69 @@ class BaseAFM(BaseEstimator):
         state.pop("_engine", None)
         return state
 
-    # -- fitting ----------------------------------------------------------------------
+    # -- input ------------------------------------------------------------------------
 
-    def _validate_X(self, X, reset):
-        _reject_non_numeric(self, X)
-        return validate_data(self, X, reset=reset, **_X_CHECKS)
+    def _row_source(self, X, reset):
+        """Validate ``X`` and return it in a form :mod:`._batching` can cut into batches.
+
+        With ``reset``, also learn which columns are categorical and their
+        categories (``is_categorical_``, ``categories_``).
+        """
+        if not hasattr(X, "shape") or len(X.shape) != 2:
+            # Lists, and arrays that are not 2-D, get check_array's errors.
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        if reset:
+            is_categorical = resolve_categorical_features(self.categorical_features, X)
+        else:
+            is_categorical = self._is_categorical_mask()
+        if not is_categorical.any():
+            _reject_non_numeric(self, X)
+            X = validate_data(self, X, reset=reset, **_X_CHECKS)
+            if reset:
+                self.is_categorical_ = None
+                self.categories_ = None
+                self._encoder = None
+            return as_row_source(X)
+        if sp.issparse(X):
+            raise ValueError(
+                "categorical_features needs dense input (a DataFrame or an array); for "
+                "sparse one-hot data leave categorical_features=None."
+            )
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if not hasattr(X, "iloc"):
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                "required."
+            )
+        if reset:
+            encoder = FeatureEncoder(is_categorical, self.categories).fit(X)
+            self._encoder = encoder
+            self.is_categorical_ = is_categorical
+            categories = iter(encoder.categories_)
+            self.categories_ = [next(categories) if c else None for c in is_categorical]
+        return self._encoder.transform(X, self._column_names())
+
+    def _is_categorical_mask(self):
+        if self.is_categorical_ is None:
+            return np.zeros(self.n_features_in_, dtype=bool)
+        return self.is_categorical_
+
+    def _column_names(self):
+        names = getattr(self, "feature_names_in_", None)
+        return list(names) if names is not None else [f"x{j}" for j in range(self.n_features_in_)]
+
+    @property
+    def _feature_columns(self):
+        """Input column of each network feature id; None when they coincide."""
+        return None if self._encoder is None else self._encoder.feature_columns_
 
     def _network_params(self):
         return {
-            "n_features": self.n_features_in_,
+            "n_features": (
+                self.n_features_in_ if self._encoder is None else self._encoder.n_features_
+            ),
             "n_outputs": self._n_outputs,
             "embedding_size": self.embedding_size,
             "attention_size": self.attention_size,
@@ -165,6 +237,8 @@ class BaseAFM(BaseEstimator):
             "attention_dropout": float(self.attention_dropout),
             "dropout": float(self.dropout),
         }
+
+    # -- engine -----------------------------------------------------------------------
 
     def _new_engine(self, network_params, weights=None):
         from ._engine import Engine, resolve_device
@@ -189,34 +263,43 @@ class BaseAFM(BaseEstimator):
                     self._engine = engine
         return engine
 
-    def _fit(self, X, y, sample_weight):
+    # -- fitting ----------------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight, incremental=False, classes=None):
         # Fitting replaces many attributes; any failure, including Ctrl-C,
         # puts every one of them back so a fitted estimator stays usable and
         # an unfitted one stays unfitted.
         snapshot = dict(self.__dict__)
         try:
-            return self._fit_unprotected(X, y, sample_weight)
+            return self._fit_unprotected(X, y, sample_weight, incremental, classes)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(snapshot)
-            # A warm-started engine was trained in place: rebuild it from the
+            # A continued engine was trained in place: rebuild it from the
             # weights of the last successful fit when next needed.
             self.__dict__.pop("_engine", None)
             raise
 
-    def _fit_unprotected(self, X, y, sample_weight):
-        warm = self.warm_start and hasattr(self, "_weights")
-        _reject_non_numeric(self, X)
-        X, y = validate_data(self, X, y, reset=not warm, **_X_CHECKS)
-        y = self._encode_targets(y, warm)
-        sample_weight = self._sample_weight(sample_weight, X, y)
-
+    def _fit_unprotected(self, X, y, sample_weight, incremental, classes):
+        fitted = hasattr(self, "_weights")
+        # partial_fit always continues a fitted model; fit only with warm_start.
+        warm = fitted and (incremental or self.warm_start)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        Xs = self._row_source(X, reset=not warm)
+        y = self._encode_targets(y, reset=not warm, classes=classes)
+        check_consistent_length(Xs, y)
+        sample_weight = self._sample_weight(sample_weight, Xs, y)
         rng = check_random_state(self.random_state)
         network_seed = int(rng.randint(np.iinfo(np.int32).max))
-        rows = np.arange(X.shape[0])
+
+        rows = np.arange(Xs.shape[0])
         early_stopping = self.early_stopping
         if early_stopping == "auto":
-            early_stopping = X.shape[0] >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+            early_stopping = Xs.shape[0] >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+        early_stopping = early_stopping and not incremental
         if early_stopping:
             stratify = y if self._loss != "squared" else None
             train_rows, val_rows = train_test_split(
@@ -233,13 +316,11 @@ class BaseAFM(BaseEstimator):
 
         network_params = self._network_params()
         if warm:
-            if {**network_params, "seed": None} != {**self._network_config, "seed": None}:
+            changed = [k for k in network_params if network_params[k] != self._network_config[k]]
+            if changed:
                 raise ValueError(
-                    "warm_start=True needs the same network as the previous fit; "
-                    "changed: "
-                    + ", ".join(
-                        k for k in network_params if network_params[k] != self._network_config[k]
-                    )
+                    "Continuing a fit (warm_start=True or partial_fit) needs the same network "
+                    f"as the previous fit; changed: {', '.join(changed)}."
                 )
             network_params = self._network_config
             engine = self._get_engine()
@@ -247,7 +328,6 @@ class BaseAFM(BaseEstimator):
             network_params = {**network_params, "seed": network_seed}
             engine = self._new_engine(network_params)
 
-        Xs = as_row_source(X)
         batch_size = min(self.batch_size, train_rows.shape[0])
         loss_curve = list(self.loss_curve_) if warm else []
         validation_scores = list(self.validation_scores_ or []) if warm else []
@@ -257,7 +337,7 @@ class BaseAFM(BaseEstimator):
         n_iter = self.n_iter_ if warm else 0
         stale_epochs = 0
         converged = False
-        for epoch in range(self.max_iter):
+        for epoch in range(1 if incremental else self.max_iter):
             start = time.perf_counter()
             loss = engine.train_epoch(
                 Xs, y, train_weight, batch_size, rng.permutation(train_rows)
@@ -296,7 +376,7 @@ class BaseAFM(BaseEstimator):
                 break
         if best_weights is not None:
             engine.network.set_weights(best_weights)
-        if not converged:
+        if not (converged or incremental):
             warnings.warn(
                 f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
@@ -317,7 +397,7 @@ class BaseAFM(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = best_loss
-        self.attention_weights_ = self._mean_attention(Xs)
+        self._update_attention_summary(Xs, reset=not (incremental and warm))
         return self
 
     def _sample_weight(self, sample_weight, X, y):
@@ -328,26 +408,40 @@ class BaseAFM(BaseEstimator):
             raise ValueError("sample_weight must not be all zero.")
         return sample_weight
 
+    def _update_attention_summary(self, Xs, reset):
+        """Set ``attention_weights_`` from the attention the rows of ``Xs`` receive.
+
+        ``partial_fit`` adds each chunk to the running totals of the previous ones.
+        """
+        from ._inspection import (
+            MAX_COLUMNS_FOR_ATTENTION_SUMMARY,
+            add_pair_attention,
+            mean_pair_attention,
+        )
+
+        if self.n_features_in_ > MAX_COLUMNS_FOR_ATTENTION_SUMMARY:
+            self._attention_totals = self.attention_weights_ = None
+            return
+        batches = self._get_engine().attention(Xs, self.batch_size)
+        totals = None if reset else self._attention_totals
+        self._attention_totals = add_pair_attention(
+            totals, batches, self.n_features_in_, self._feature_columns
+        )
+        self.attention_weights_ = mean_pair_attention(self._attention_totals)
+
     # -- prediction and inspection ----------------------------------------------------
 
     def _raw_predict(self, X):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._get_engine().predict(as_row_source(X), self.batch_size)
-
-    def _mean_attention(self, Xs):
-        from ._inspection import mean_pair_attention
-
-        return mean_pair_attention(
-            self._get_engine().attention(Xs, self.batch_size), self.n_features_in_
-        )
+        Xs = self._row_source(X, reset=False)
+        return self._get_engine().predict(Xs, self.batch_size)
 
     def pair_attention(self, X):
-        """Attention that each sample gives to each of its feature pairs.
+        """Attention that each sample gives to each of its pairs of columns.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -358,16 +452,17 @@ class BaseAFM(BaseEstimator):
         pairs : ndarray of int64, shape (n_pairs, 2)
             Column indices ``(i, j)`` with ``i < j`` of every pair present in at
             least one row of ``X``, in lexicographic order; names are
-            ``feature_names_in_[pairs]`` when fitted on a DataFrame.
+            ``feature_names_in_[pairs]`` when fitted on a DataFrame.  A
+            categorical column is one column, whatever its category.
         """
-        import scipy.sparse as sp
-
         from ._inspection import per_sample_pair_attention
 
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        batches = self._get_engine().attention(as_row_source(X), self.batch_size)
-        return per_sample_pair_attention(batches, X.shape[0], sparse_output=sp.issparse(X))
+        Xs = self._row_source(X, reset=False)
+        batches = self._get_engine().attention(Xs, self.batch_size)
+        return per_sample_pair_attention(
+            batches, Xs.shape[0], sparse_output=sp.issparse(Xs), feature_columns=self._feature_columns
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -375,23 +470,19 @@ class BaseAFM(BaseEstimator):
         return tags
 
 
-class AFMClassifier(ClassifierMixin, BaseAFM):
-    """Attentional Factorization Machine classifier.
-
-    AFM (Xiao et al., IJCAI 2017) extends a factorization machine with an
+_MODEL_DOC = """AFM (Xiao et al., IJCAI 2017) extends a factorization machine with an
     attention network that weighs each pairwise feature interaction: for the
     non-zero features ``X`` of a sample,
 
-    ``logit = w0 + sum_i w_i x_i + p^T sum_{i<j in X} a_ij (v_i * v_j) x_i x_j``
+    ``out = w0 + sum_i w_i x_i + p^T sum_{i<j in X} a_ij (v_i * v_j) x_i x_j``
 
     where ``a_ij`` is a softmax over the pairs of ``X`` of
     ``h^T ReLU(W (v_i * v_j) x_i x_j + b)``.  Only the pairs of non-zero
     features are formed, so sparse one-hot input costs ``nnz**2`` per row, not
-    ``n_features**2``.  Multiclass targets get one output projection ``p`` per
-    class and a softmax over classes.
+    ``n_features**2``.  Each category of a categorical column has an embedding
+    of its own, and the column is one field."""
 
-    Parameters
-    ----------
+_PARAMETERS_DOC = """
     embedding_size : int, default=16
         Size of each feature's embedding vector ``v_i``.
     attention_size : int, default=16
@@ -410,22 +501,35 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         Rows per minibatch (capped at the number of training rows).  Also the
         number of rows per batch at prediction time.
     max_iter : int, default=100
-        Maximum number of epochs (passes over the training data).
+        Maximum number of epochs (passes over the training data) of ``fit``.
     early_stopping : "auto" or bool, default="auto"
-        Whether to hold out ``validation_fraction`` of the training data
-        (stratified) and stop when its accuracy stops improving; the weights of
-        the best epoch are kept.  "auto" enables it when there are at least
-        1000 training samples.
+        Whether ``fit`` holds out ``validation_fraction`` of the training data
+        and stops when its $score stops improving; the weights of the best
+        epoch are kept.  "auto" enables it from 1000 training samples on.
+        ``partial_fit`` never holds data out.
     validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping`` is True.
+        Share of the training data held out when early stopping.
     n_iter_no_change : int, default=10
         Epochs without an improvement of at least ``tol`` (of the training loss,
-        or of the validation score with early stopping) before stopping.
+        or of the validation score when early stopping) before stopping.
     tol : float, default=1e-4
-        Minimum improvement that counts as progress.
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``; see
-        :func:`sklearn.utils.class_weight.compute_sample_weight`.
+        Minimum improvement that counts as progress.$extra_parameters
+    categorical_features : array-like of {bool, int, str}, "from_dtype" or None, \
+default="from_dtype"
+        The categorical columns, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: a boolean
+        mask, column indices, column names, None (no categorical column), or
+        "from_dtype": the ``category``, ``object`` and string columns of a
+        DataFrame.  Each category gets its own embedding (no one-hot matrix is
+        built); categories unseen in training share a learned "unknown"
+        embedding of their column, and missing values (NaN, None) are a
+        category of their own.  Numeric columns must be finite.
+    categories : "auto" or list of array-like, default="auto"
+        Categories of each categorical column, in column order, as in
+        :class:`~sklearn.preprocessing.OrdinalEncoder`.  "auto" learns them
+        from the data of ``fit`` (or of the first ``partial_fit`` call: give
+        them here when later chunks hold categories the first lacks, or
+        those map to the column's "unknown" embedding).
     warm_start : bool, default=False
         Whether ``fit`` continues from the previous fit's weights and
         optimizer state instead of starting afresh.
@@ -438,52 +542,89 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         Print the loss (and validation score) after each epoch when > 0.
     device : str, default="auto"
         Where to train and predict: "auto" (the first GPU TensorFlow sees,
-        else the CPU), "cpu", "gpu" or "gpu:N".
+        else the CPU), "cpu", "gpu" or "gpu:N"."""
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
+_ATTRIBUTES_DOC = """
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of input columns seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features seen during fit, when X was a DataFrame with
+        Names of the columns seen during fit, when X was a DataFrame with
         string column names.
-    attention_weights_ : ndarray of shape (n_features_in_, n_features_in_)
-        Mean attention each feature pair received over the training rows where
-        both features were non-zero; symmetric, 0 on the diagonal and for pairs
-        never present.  A ``scipy.sparse.csr_array`` beyond 4096 features.
+    is_categorical_ : ndarray of bool of shape (n_features_in_,) or None
+        Which columns were treated as categorical; None if none was.
+    categories_ : list of (ndarray or None) or None
+        For each column, the categories learned (None for numeric columns);
+        None if no column is categorical.
+    attention_weights_ : ndarray of shape (n_features_in_, n_features_in_) or None
+        Mean attention each pair of columns received over the training rows
+        where both were non-zero; symmetric, 0 on the diagonal and for pairs
+        never present.  None beyond 4096 columns (use ``pair_attention`` on
+        rows of interest, or ``categorical_features`` to get one column per
+        field).
     loss_curve_ : list of float
-        Mean training loss of each epoch.
+        Mean training loss of each epoch$loss_note.
     best_loss_ : float or None
-        Lowest training loss; None with early stopping.
+        Lowest training loss; None when early stopping.
     validation_scores_ : list of float or None
-        Held-out accuracy after each epoch with early stopping, else None.
+        Held-out $score after each epoch when early stopping, else None.
     best_validation_score_ : float or None
-        Best held-out accuracy with early stopping, else None.
+        Best held-out $score when early stopping, else None.
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (each ``partial_fit`` call counts one).
     device_ : str
-        TensorFlow device the model was trained on, e.g. "/CPU:0".
+        TensorFlow device the model was trained on, e.g. "/CPU:0"."""
 
-    See Also
-    --------
-    sklearn.neural_network.MLPClassifier : Parameter names follow it.
-
+_REFERENCES_DOC = """
     References
     ----------
     J. Xiao, H. Ye, X. He, H. Zhang, F. Wu and T.-S. Chua, "Attentional
     Factorization Machines: Learning the Weight of Feature Interactions via
-    Attention Networks", IJCAI 2017.
+    Attention Networks", IJCAI 2017."""
+
+
+def _document(cls, **fields):
+    """Fill the shared sections into the docstring of ``cls``."""
+    shared = {
+        "model": _MODEL_DOC,
+        "parameters": Template(_PARAMETERS_DOC).substitute(fields),
+        "attributes": Template(_ATTRIBUTES_DOC).substitute(fields),
+        "references": _REFERENCES_DOC,
+    }
+    cls.__doc__ = Template(cls.__doc__).substitute(shared)
+    return cls
+
+
+class AFMClassifier(ClassifierMixin, BaseAFM):
+    """Attentional Factorization Machine classifier.
+
+    $model
+
+    Multiclass targets get one output projection ``p`` per class and a softmax
+    over classes.
+
+    Parameters
+    ----------$parameters
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.$attributes
+
+    See Also
+    --------
+    AFMRegressor : The same model for regression.
+    sklearn.neural_network.MLPClassifier : Parameter names follow it.
+    $references
 
     Examples
     --------
-    >>> from sklearn.datasets import make_classification
-    >>> from sklearn_afm import AFMClassifier
-    >>> X, y = make_classification(n_samples=200, n_features=6, random_state=0)
-    >>> clf = AFMClassifier(max_iter=20, random_state=0).fit(X, y)
+    >>> from sklearn_afm import AFMClassifier, load_telco_churn
+    >>> X, y = load_telco_churn(return_X_y=True)
+    >>> clf = AFMClassifier(max_iter=5, random_state=0).fit(X[:1000], y[:1000])
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
+    >>> clf.is_categorical_.sum()
+    np.int64(15)
     """
 
     _parameter_constraints = {
@@ -508,6 +649,8 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         n_iter_no_change=10,
         tol=1e-4,
         class_weight=None,
+        categorical_features="from_dtype",
+        categories="auto",
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -527,6 +670,8 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             tol=tol,
+            categorical_features=categorical_features,
+            categories=categories,
             warm_start=warm_start,
             random_state=random_state,
             verbose=verbose,
@@ -540,9 +685,9 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Numeric training data; zero entries are absent features.  Sparse
-            input (CSR, CSC, COO) is never densified.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Training data; zero entries of numeric columns are absent
+            features.  Sparse input (CSR, CSC, COO) is never densified.
         y : array-like of shape (n_samples,)
             Class labels (any hashable values, at least two classes).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -555,6 +700,36 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         """
         return self._fit(X, y, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with one pass over the given data.
+
+        Successive calls train on data too large for memory, chunk by chunk;
+        early stopping does not apply.  See ``categories`` for categories
+        that only later chunks hold.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,)
+            Its class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes the model will ever see.  Required on the first
+            call, as with :class:`~sklearn.linear_model.SGDClassifier`;
+            optional afterwards, and then must be the same.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : AFMClassifier
+            The updated estimator.
+        """
+        if classes is None and not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
     @property
     def _n_outputs(self):
         return 1 if len(self.classes_) == 2 else len(self.classes_)
@@ -563,22 +738,31 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
     def _loss(self):
         return "binary" if len(self.classes_) == 2 else "multiclass"
 
-    def _encode_targets(self, y, warm):
+    def _encode_targets(self, y, reset, classes=None):
+        y = _check_y(y, estimator=self)
         check_classification_targets(y)
-        encoder = LabelEncoder()
-        codes = encoder.fit_transform(y)
-        if warm:
-            if not np.array_equal(encoder.classes_, self.classes_):
+        if reset:
+            labels = np.unique(y if classes is None else classes)
+            if labels.shape[0] < 2:
                 raise ValueError(
-                    f"warm_start=True needs the classes of the previous fit {self.classes_}, "
-                    f"got {encoder.classes_}."
+                    "The target needs samples of at least 2 classes, but the data contains "
+                    f"only one class: {labels.tolist()}."
                 )
-        elif encoder.classes_.shape[0] < 2:
+            self.classes_ = labels
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
-                "The target needs samples of at least 2 classes, but the data contains "
-                f"only one class: {encoder.classes_.tolist()}."
+                f"classes={np.unique(classes).tolist()} is not the same as on the first call "
+                f"to partial_fit, was: {self.classes_.tolist()}."
             )
-        self.classes_ = encoder.classes_
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that are not among the classes of the "
+                f"previous fit {self.classes_.tolist()}."
+                if not reset
+                else f"y contains labels {unseen.tolist()} that are not in classes."
+            )
+        codes = np.searchsorted(self.classes_, y)
         return codes.astype(np.float32 if self._loss == "binary" else np.int32)
 
     def _sample_weight(self, sample_weight, X, y):
@@ -599,7 +783,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -615,15 +799,13 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class in ``classes_``.
         """
-        from scipy.special import expit, softmax
-
         raw = self._raw_predict(X)
         if raw.shape[1] == 1:
             positive = expit(raw[:, 0])
@@ -635,7 +817,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -644,3 +826,181 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         """
         codes = self._class_codes(self._raw_predict(X))
         return self.classes_[codes]
+
+
+class AFMRegressor(RegressorMixin, BaseAFM):
+    """Attentional Factorization Machine regressor.
+
+    $model
+
+    The targets are standardised internally (mean 0, variance 1 on the data
+    of ``fit`` or of the first ``partial_fit`` call); several targets share
+    the embeddings and attention and get one output projection each.  The
+    loss is half the mean squared error of the standardised targets.
+
+    Parameters
+    ----------$parameters
+
+    Attributes
+    ----------$attributes
+
+    See Also
+    --------
+    AFMClassifier : The same model for classification.
+    sklearn.neural_network.MLPRegressor : Parameter names follow it.
+    $references
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_afm import AFMRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(300, 4))
+    >>> y = X[:, 0] * X[:, 1] + X[:, 2]
+    >>> reg = AFMRegressor(max_iter=20, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        *,
+        embedding_size=16,
+        attention_size=16,
+        alpha=1e-4,
+        dropout=0.0,
+        attention_dropout=0.0,
+        solver="adam",
+        learning_rate_init=0.01,
+        batch_size=256,
+        max_iter=100,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        categorical_features="from_dtype",
+        categories="auto",
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="auto",
+    ):
+        super().__init__(
+            embedding_size=embedding_size,
+            attention_size=attention_size,
+            alpha=alpha,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            solver=solver,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            categorical_features=categorical_features,
+            categories=categories,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Training data; zero entries of numeric columns are absent
+            features.  Sparse input (CSR, CSC, COO) is never densified.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : AFMRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one pass over the given data.
+
+        Successive calls train on data too large for memory, chunk by chunk;
+        early stopping does not apply.  See ``categories`` for categories
+        that only later chunks hold.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Its target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples.
+
+        Returns
+        -------
+        self : AFMRegressor
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    _loss = "squared"
+
+    @property
+    def _n_outputs(self):
+        return self._y_mean.shape[0]
+
+    def _encode_targets(self, y, reset, classes=None):
+        y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if reset:
+            self._y_ndim = y.ndim
+            self._y_mean = targets.mean(axis=0)
+            scale = targets.std(axis=0)
+            self._y_scale = np.where(scale > 0, scale, 1.0)
+        elif targets.shape[1] != self._n_outputs:
+            raise ValueError(
+                f"y has {targets.shape[1]} target(s), but the previous fit had "
+                f"{self._n_outputs}."
+            )
+        return ((targets - self._y_mean) / self._y_scale).astype(np.float32)
+
+    def _validation_score(self, raw, y, sample_weight):
+        # R^2 is unchanged by the standardisation applied to both sides.
+        return float(r2_score(y, raw, sample_weight=sample_weight))
+
+    def predict(self, X):
+        """Predict target values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predicted values.
+        """
+        predictions = self._raw_predict(X) * self._y_scale + self._y_mean
+        return predictions[:, 0] if self._y_ndim == 1 else predictions
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+_document(AFMClassifier, score="accuracy", loss_note=" (log-loss)", extra_parameters="""
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; see
+        :func:`sklearn.utils.class_weight.compute_sample_weight`.""")
+_document(AFMRegressor, score="R^2", loss_note=" (half squared error of the standardised targets)",
+          extra_parameters="")

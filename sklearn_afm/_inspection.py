@@ -1,57 +1,70 @@
-"""Turn the network's per-slot attention into per-feature-pair summaries.
+"""Turn the network's per-slot attention into per-column-pair summaries.
 
-The network reports attention for pairs of *slots* of a padded batch; the
-functions here map slots back to the columns they hold (see
-:mod:`sklearn_afm._batching`) and aggregate over rows.
+The network reports attention for pairs of *slots* of a padded batch.  The
+functions here map slots back to the input columns they come from (see
+:mod:`sklearn_afm._batching`; a categorical column's categories all map to that
+column) and aggregate over rows.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
-# Above this many features a dense (n_features, n_features) summary would
-# weigh hundreds of megabytes, so it is returned as a sparse matrix instead.
-DENSE_PAIR_MATRIX_MAX_FEATURES = 4096
+# Above this many input columns a dense (n_columns, n_columns) summary would
+# weigh hundreds of megabytes and its accumulation would dominate training.
+MAX_COLUMNS_FOR_ATTENTION_SUMMARY = 4096
 
 
-def _present_pairs(indices, values, attention):
-    """Return the (first column, second column, attention) of the pairs present in a batch."""
+def _present_pairs(indices, values, attention, feature_columns):
+    """Return (row, first column, second column, attention) of the pairs present in a batch."""
     k = indices.shape[1]
     first, second = np.triu_indices(k, 1)
     present = values != 0
     mask = present[:, first] & present[:, second]
     rows = np.broadcast_to(np.arange(indices.shape[0])[:, None], mask.shape)[mask]
-    return rows, indices[:, first][mask], indices[:, second][mask], attention[mask]
+    columns = indices if feature_columns is None else feature_columns[indices]
+    return rows, columns[:, first][mask], columns[:, second][mask], attention[mask]
 
 
-def mean_pair_attention(batches, n_features):
-    """Average the attention of each feature pair over the rows where it is present.
+def add_pair_attention(totals, batches, n_columns, feature_columns=None):
+    """Add each column pair's summed attention and count of rows to running totals.
 
     Parameters
     ----------
+    totals : tuple of two ndarray of shape (n_columns, n_columns) or None
+        Running (sum of attention, number of rows) per pair ``i < j``; None to start.
     batches : iterable of (indices, values, attention)
         As yielded by :meth:`sklearn_afm._engine.Engine.attention`.
-    n_features : int
+    n_columns : int
+    feature_columns : ndarray of int, default=None
+        Input column of each feature id; feature ids are columns when None.
 
     Returns
     -------
-    matrix : ndarray or scipy.sparse.csr_array of shape (n_features, n_features)
-        Symmetric, 0 on the diagonal and for pairs never present; dense up to
-        ``DENSE_PAIR_MATRIX_MAX_FEATURES`` features, sparse beyond.
+    totals : tuple of two ndarray of shape (n_columns, n_columns)
     """
-    shape = (n_features, n_features)
-    total = sp.csr_array(shape, dtype=np.float64)
-    count = sp.csr_array(shape, dtype=np.float64)
+    size = n_columns * n_columns
+    total = np.zeros(size) if totals is None else totals[0].ravel().copy()
+    count = np.zeros(size) if totals is None else totals[1].ravel().copy()
     for indices, values, attention in batches:
-        _, i, j, a = _present_pairs(indices, values, attention)
-        total += sp.coo_array((a.astype(np.float64), (i, j)), shape=shape).tocsr()
-        count += sp.coo_array((np.ones(a.shape[0]), (i, j)), shape=shape).tocsr()
-    mean = sp.csr_array(total.multiply(count.power(-1.0)))
-    mean = mean + mean.T
-    return mean.toarray() if n_features <= DENSE_PAIR_MATRIX_MAX_FEATURES else mean
+        _, i, j, a = _present_pairs(indices, values, attention, feature_columns)
+        key = i.astype(np.int64) * n_columns + j
+        total += np.bincount(key, weights=a, minlength=size)
+        count += np.bincount(key, minlength=size)
+    return total.reshape(n_columns, n_columns), count.reshape(n_columns, n_columns)
 
 
-def per_sample_pair_attention(batches, n_samples, sparse_output):
-    """Collect each row's attention over the feature pairs present in the data.
+def mean_pair_attention(totals):
+    """Return the symmetric mean attention per column pair from running totals.
+
+    Pairs never present, and the diagonal, are 0.
+    """
+    total, count = totals
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    return mean + mean.T
+
+
+def per_sample_pair_attention(batches, n_samples, sparse_output, feature_columns=None):
+    """Collect each row's attention over the column pairs present in the data.
 
     Parameters
     ----------
@@ -60,6 +73,8 @@ def per_sample_pair_attention(batches, n_samples, sparse_output):
     n_samples : int
     sparse_output : bool
         Whether to return a sparse matrix (for sparse input) or a dense array.
+    feature_columns : ndarray of int, default=None
+        Input column of each feature id; feature ids are columns when None.
 
     Returns
     -------
@@ -71,7 +86,7 @@ def per_sample_pair_attention(batches, n_samples, sparse_output):
     rows, firsts, seconds, weights = [], [], [], []
     offset = 0
     for indices, values, attention in batches:
-        r, i, j, a = _present_pairs(indices, values, attention)
+        r, i, j, a = _present_pairs(indices, values, attention, feature_columns)
         rows.append(r + offset)
         firsts.append(i)
         seconds.append(j)

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_afm import AFMClassifier
+from sklearn_afm import AFMClassifier, AFMRegressor
 
 # Each entry is a debt: a check the estimator cannot meet, and why.
 EXPECTED_FAILED_CHECKS = {
@@ -29,7 +29,7 @@ def _expected_failed_checks(estimator):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
-    [AFMClassifier(max_iter=20, random_state=0)],
+    [AFMClassifier(max_iter=20, random_state=0), AFMRegressor(max_iter=20, random_state=0)],
     expected_failed_checks=_expected_failed_checks,
     # The ulp-level check above fails only for some row orders: not strict.
     xfail_strict=False,

@@ -26,7 +26,7 @@ from sklearn_afm import AFMClassifier  # noqa: E402
 from sklearn_afm._batching import as_row_source, iter_batches, make_batch  # noqa: E402
 from sklearn_afm._engine import Engine  # noqa: E402
 from sklearn_afm._inspection import (  # noqa: E402
-    DENSE_PAIR_MATRIX_MAX_FEATURES,
+    add_pair_attention,
     mean_pair_attention,
     per_sample_pair_attention,
 )
@@ -661,7 +661,7 @@ def hand_batches():
 
 
 def test_mean_pair_attention_averages_over_rows_where_pair_is_present():
-    M = mean_pair_attention(iter(hand_batches()), 5)
+    M = mean_pair_attention(add_pair_attention(None, iter(hand_batches()), 5))
     assert isinstance(M, np.ndarray) and M.shape == (5, 5)
     expected = np.zeros((5, 5))
     expected[0, 1] = (0.2 + 1.0) / 2  # present in 2 of the 4 rows
@@ -673,17 +673,29 @@ def test_mean_pair_attention_averages_over_rows_where_pair_is_present():
     np.testing.assert_array_equal(np.diag(M), 0)
 
 
-def test_mean_pair_attention_is_sparse_for_many_features():
-    n = DENSE_PAIR_MATRIX_MAX_FEATURES + 1
-    batches = hand_batches()
-    batches[1][0][0, 1] = n - 1  # feature 3 -> last feature
-    batches[1][0][1, 0] = n - 1
-    M = mean_pair_attention(iter(batches), n)
-    assert sp.issparse(M) and M.shape == (n, n)
-    assert M.nnz == 8
-    assert M[0, 1] == pytest.approx(0.6) and M[1, 0] == pytest.approx(0.6)
-    assert M[1, n - 1] == pytest.approx(1.0) and M[n - 1, 1] == pytest.approx(1.0)
-    assert (M - M.T).count_nonzero() == 0
+def test_running_totals_equal_one_pass_over_all_batches():
+    """partial_fit's running summary: two chunks give the mean over both."""
+    first, second = hand_batches()
+    running = add_pair_attention(add_pair_attention(None, [first], 5), [second], 5)
+    at_once = add_pair_attention(None, [first, second], 5)
+    np.testing.assert_array_equal(running[0], at_once[0])
+    np.testing.assert_array_equal(running[1], at_once[1])
+
+
+def test_feature_columns_map_categories_to_their_column():
+    # Features 0-1 are two categories of column 0, 2 is column 1, 3-4 column 2.
+    feature_columns = np.array([0, 0, 1, 2, 2])
+    batch = (
+        np.array([[0, 2, 3], [1, 4, 0]], dtype=np.int32),
+        np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], dtype=np.float32),
+        np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], dtype=np.float32),
+    )
+    M = mean_pair_attention(add_pair_attention(None, [batch], 3, feature_columns))
+    expected = np.array([[0.0, 0.2, 0.65], [0.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(M, expected + expected.T, rtol=1e-6)
+    A, pairs = per_sample_pair_attention([batch], 2, False, feature_columns)
+    np.testing.assert_array_equal(pairs, [[0, 1], [0, 2], [1, 2]])
+    np.testing.assert_allclose(A, [[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]], rtol=1e-6)
 
 
 def test_per_sample_pair_attention_hand_built():

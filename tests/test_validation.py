@@ -59,11 +59,16 @@ def test_single_class_target(data):
         AFMClassifier(max_iter=1).fit(X, np.ones(len(X)))
 
 
-def test_non_numeric_dataframe_points_to_one_hot_encoding(data):
+def test_non_numeric_columns_not_declared_categorical_point_to_the_fix(data):
     X, y = data
     frame = pd.DataFrame(X, columns=list("abcde")).assign(city=["Paris", "Rome"] * 60)
-    with pytest.raises(ValueError, match=r"\['city'\] are not numeric.*OneHotEncoder"):
-        AFMClassifier(max_iter=1).fit(frame, y)
+    with pytest.raises(
+        ValueError, match=r"\['city'\] are not numeric.*categorical_features.*OneHotEncoder"
+    ):
+        AFMClassifier(max_iter=1, categorical_features=None).fit(frame, y)
+    # With the default categorical_features="from_dtype" the column is a field.
+    clf = AFMClassifier(max_iter=1).fit(frame, y)
+    assert clf.is_categorical_.tolist() == [False] * 5 + [True]
 
 
 def test_string_array_points_to_one_hot_encoding(data):
