@@ -135,9 +135,21 @@ class Engine:
         A TensorFlow device name, see :func:`resolve_device`.
     weights : list of ndarray, default=None
         Weights to start from; a fresh initialisation when None.
+    optimizer_state : list of ndarray, default=None
+        The optimizer's variables (step count, moments) to continue from, as
+        returned by :meth:`get_optimizer_state`; a fresh optimizer when None.
     """
 
-    def __init__(self, network_params, loss, solver, learning_rate, device, weights=None):
+    def __init__(
+        self,
+        network_params,
+        loss,
+        solver,
+        learning_rate,
+        device,
+        weights=None,
+        optimizer_state=None,
+    ):
         self.tf = tf = import_tensorflow()
         import keras
 
@@ -157,12 +169,19 @@ class Engine:
                 self.network.set_weights(weights)
             self.optimizer = optimizers[solver](learning_rate=learning_rate)
             self.optimizer.build(self.network.trainable_variables)
+            if optimizer_state is not None:
+                for variable, value in zip(self.optimizer.variables, optimizer_state):
+                    variable.assign(value)
         self._lock = threading.Lock()
         self._compiled = {}
 
     def get_weights(self):
         """Return the network's weights as a list of numpy arrays."""
         return self.network.get_weights()
+
+    def get_optimizer_state(self):
+        """Return the optimizer's variables as a list of numpy arrays."""
+        return [variable.numpy() for variable in self.optimizer.variables]
 
     def _step(self, name, k):
         """Return the compiled step ``name`` for padded width ``k``, tracing it once."""

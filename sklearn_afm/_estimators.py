@@ -3,8 +3,9 @@
 The estimators are a facade: they validate inputs and parameters the way
 scikit-learn does, encode targets and weights, and drive an
 :class:`~sklearn_afm._engine.Engine` epoch by epoch.  Their persistent fitted
-state is plain data (``_weights``, a list of numpy arrays), so a pickle holds
-no TensorFlow object; the engine is rebuilt from it on first use.
+state is plain data (``_weights`` and ``_optimizer_state``, lists of numpy
+arrays), so a pickle holds no TensorFlow object; the engine is rebuilt from it
+on first use, ready to continue training.
 """
 
 import threading
@@ -162,8 +163,8 @@ class BaseAFM(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
-        # The engine holds TensorFlow objects tied to this process; the
-        # weights in ``_weights`` are enough to rebuild it anywhere.
+        # The engine holds TensorFlow objects tied to this process; the saved
+        # weights and optimizer state are enough to rebuild it anywhere.
         state.pop("_engine", None)
         return state
 
@@ -240,7 +241,7 @@ class BaseAFM(BaseEstimator):
 
     # -- engine -----------------------------------------------------------------------
 
-    def _new_engine(self, network_params, weights=None):
+    def _new_engine(self, network_params, weights=None, optimizer_state=None):
         from ._engine import Engine, resolve_device
 
         return Engine(
@@ -250,16 +251,19 @@ class BaseAFM(BaseEstimator):
             learning_rate=float(self.learning_rate_init),
             device=resolve_device(self.device),
             weights=weights,
+            optimizer_state=optimizer_state,
         )
 
     def _get_engine(self):
-        """Return the live engine, rebuilding it from ``_weights`` if needed."""
+        """Return the live engine, rebuilding it from the saved state if needed."""
         engine = self.__dict__.get("_engine")
         if engine is None:
             with _ENGINE_LOCK:
                 engine = self.__dict__.get("_engine")
                 if engine is None:
-                    engine = self._new_engine(self._network_config, self._weights)
+                    engine = self._new_engine(
+                        self._network_config, self._weights, self._optimizer_state
+                    )
                     self._engine = engine
         return engine
 
@@ -386,6 +390,7 @@ class BaseAFM(BaseEstimator):
         self._engine = engine
         self._network_config = network_params
         self._weights = engine.get_weights()
+        self._optimizer_state = engine.get_optimizer_state()
         self.device_ = engine.device
         self.n_iter_ = n_iter
         self.loss_curve_ = loss_curve
