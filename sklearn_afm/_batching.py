@@ -45,15 +45,42 @@ class FieldMatrix:
         Value of each entry; 1 for categories, 0 for absent entries.
     n_features : int
         Number of distinct feature ids.
+    unknown_ids : ndarray of int, shape (n_columns,), default=None
+        Feature id that stands for "a category not seen in training" in each
+        categorical column (-1 for numeric columns); the next id stands for
+        "missing".  With ``stand_in_rate``, batches cut for training replace
+        that share of the categorical entries by one of the two (half each),
+        so that their embeddings are learned like any other.
+    stand_in_rate : float, default=0.0
+    random_state : RandomState, default=None
+        Draws the replaced entries.
     """
 
-    def __init__(self, ids, values, n_features):
+    def __init__(
+        self, ids, values, n_features, unknown_ids=None, stand_in_rate=0.0, random_state=None
+    ):
         self.ids = ids
         self.values = values
         self.shape = (ids.shape[0], n_features)
+        self.unknown_ids = unknown_ids
+        self.stand_in_rate = stand_in_rate
+        self.random_state = random_state
 
     def __getitem__(self, rows):
-        return FieldMatrix(self.ids[rows], self.values[rows], self.shape[1])
+        ids = self.ids[rows]
+        if self.stand_in_rate:
+            draw = self.random_state.random_sample(ids.shape)
+            replace = (draw < self.stand_in_rate) & (self.unknown_ids >= 0)
+            # The lower half of the draws picks "unknown", the upper "missing".
+            stand_in = self.unknown_ids + (draw >= self.stand_in_rate / 2)
+            ids = np.where(replace, stand_in, ids)
+        return FieldMatrix(ids, self.values[rows], self.shape[1])
+
+    def with_stand_ins(self, rate, random_state):
+        """Return the same rows, cut into training batches with unknown/missing stand-ins."""
+        return FieldMatrix(
+            self.ids, self.values, self.shape[1], self.unknown_ids, rate, random_state
+        )
 
 
 def as_row_source(X):
@@ -80,6 +107,37 @@ def as_row_source(X):
         X.sum_duplicates()
         X.eliminate_zeros()
     return X
+
+
+def feature_scale(X):
+    """Return the multiplier of each feature: 1 / its largest absolute value in ``X``.
+
+    Features that are always 0 keep the multiplier 1.  Fitted once, it puts
+    numeric columns of any unit on a comparable scale while leaving 0 (absent)
+    at 0 and one-hot columns unchanged, as
+    :class:`~sklearn.preprocessing.MaxAbsScaler` does.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csr_array
+        Output of :func:`as_row_source`.
+
+    Returns
+    -------
+    scale : ndarray of float32, shape (n_features,)
+    """
+    if sp.issparse(X):
+        largest = np.maximum(X.max(axis=0).toarray(), -X.min(axis=0).toarray()).ravel()
+    else:
+        largest = np.maximum(X.max(axis=0), -X.min(axis=0))
+    return _inverse_scale(largest)
+
+
+def _inverse_scale(largest):
+    largest = np.asarray(largest, dtype=np.float64)
+    return np.where(largest > 0, 1.0 / np.where(largest > 0, largest, 1.0), 1.0).astype(
+        np.float32
+    )
 
 
 def make_batch(X, rows):

@@ -10,12 +10,20 @@ is ever built.
 
 
 import numpy as np
+import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
 
-from ._batching import FieldMatrix
+from ._batching import FieldMatrix, _inverse_scale
 
 # OrdinalEncoder codes for the two extra features of a categorical column.
 _UNKNOWN, _MISSING = -1, -2
+
+# Share of categorical entries that training batches replace by their
+# column's "unknown" or "missing" feature (half each), so that unseen
+# categories, and missing values in a column that had none in training, meet
+# an embedding that was trained (as an average category), not one left at its
+# random initial value.
+STAND_IN_RATE = 0.01
 
 
 def resolve_categorical_features(categorical_features, X):
@@ -88,6 +96,38 @@ def _columns(X, positions):
     return np.asarray(X)[:, positions]
 
 
+def _categorical_values(X, positions):
+    """Return the categorical columns as an object array, and where values are missing.
+
+    None, NaN, pd.NA and NaT are all one "missing" category, stored as NaN:
+    OrdinalEncoder would otherwise keep None apart from NaN and refuse pd.NA.
+    """
+    values = np.array(_columns(X, positions), dtype=object)  # a writable copy
+    missing = pd.isna(values)
+    values[missing] = np.nan
+    return values, missing
+
+
+def _numeric_values(X, positions, feature_names):
+    """Return the numeric columns as floats, refusing what is not a finite number."""
+    try:
+        values = np.asarray(_columns(X, positions), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"The numeric columns {[feature_names[j] for j in positions]} must hold "
+            f"numbers ({error}); pass categorical_features to treat a column of "
+            "labels as categorical."
+        ) from error
+    bad = ~np.isfinite(values).all(axis=0)
+    if bad.any():
+        raise ValueError(
+            "Input contains NaN or infinity in the numeric column(s) "
+            f"{[feature_names[j] for j in positions[bad]]}; impute them (for example "
+            "with SimpleImputer) or declare the column categorical."
+        )
+    return values
+
+
 class FeatureEncoder:
     """Learned vocabulary of the categorical columns and feature-id layout.
 
@@ -108,22 +148,36 @@ class FeatureEncoder:
         Number of distinct feature ids.
     feature_columns_ : ndarray of int32, shape (n_features_,)
         Input column of each feature id.
+    unknown_ids_ : ndarray of int64, shape (n_columns,)
+        Feature id of each categorical column's "unknown" category (its
+        "missing" category is the next id); -1 for numeric columns.
+    feature_scale_ : ndarray of float32, shape (n_features_,)
+        Multiplier of each feature (see
+        :func:`~sklearn_afm._batching.feature_scale`): 1 / the largest absolute
+        value of a numeric column, 1 for categories.
     """
 
     def __init__(self, is_categorical, categories="auto"):
         self.is_categorical = is_categorical
         self.categories = categories
 
-    def fit(self, X):
-        """Learn the categories of ``X``'s categorical columns."""
+    def fit(self, X, feature_names):
+        """Learn the categories of ``X``'s categorical columns and its numeric scales.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_columns)
+        feature_names : sequence of str
+            Column names, for error messages.
+        """
         categorical = np.flatnonzero(self.is_categorical)
-        self.ordinal_ = OrdinalEncoder(
-            categories=self.categories,
-            handle_unknown="use_encoded_value",
-            unknown_value=_UNKNOWN,
-            encoded_missing_value=_MISSING,
-            dtype=np.float64,
-        ).fit(_columns(X, categorical))
+        numeric = np.flatnonzero(~self.is_categorical)
+        values, _ = _categorical_values(X, categorical)
+        self.ordinal_ = self._ordinal_encoder(self.categories).fit(values)
+        # Missing values have a feature of their own, never a known category.
+        known = [c[~pd.isna(c)] for c in self.ordinal_.categories_]
+        if any(len(k) < len(c) for k, c in zip(known, self.ordinal_.categories_)):
+            self.ordinal_ = self._ordinal_encoder(known).fit(values)
         self.categories_ = self.ordinal_.categories_
         sizes = np.ones(self.is_categorical.shape[0], dtype=np.int64)
         # Known categories, then the "unknown" and "missing" features.
@@ -131,7 +185,23 @@ class FeatureEncoder:
         self.offsets_ = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.n_features_ = int(sizes.sum())
         self.feature_columns_ = np.repeat(np.arange(sizes.shape[0], dtype=np.int32), sizes)
+        self.unknown_ids_ = np.full(sizes.shape[0], -1, dtype=np.int64)
+        self.unknown_ids_[categorical] = self.offsets_[categorical] + sizes[categorical] - 2
+        self.feature_scale_ = np.ones(self.n_features_, dtype=np.float32)
+        if numeric.size:
+            largest = np.abs(_numeric_values(X, numeric, feature_names)).max(axis=0)
+            self.feature_scale_[self.offsets_[numeric]] = _inverse_scale(largest)
         return self
+
+    @staticmethod
+    def _ordinal_encoder(categories):
+        return OrdinalEncoder(
+            categories=categories,
+            handle_unknown="use_encoded_value",
+            unknown_value=_UNKNOWN,
+            encoded_missing_value=_MISSING,
+            dtype=np.float64,
+        )
 
     def transform(self, X, feature_names):
         """Return ``X`` as a :class:`~sklearn_afm._batching.FieldMatrix`.
@@ -148,27 +218,13 @@ class FeatureEncoder:
         ids = np.empty((n_samples, self.is_categorical.shape[0]), dtype=np.int32)
         values = np.ones((n_samples, self.is_categorical.shape[0]), dtype=np.float32)
         if numeric.size:
-            try:
-                numbers_ = np.asarray(_columns(X, numeric), dtype=np.float64)
-            except (TypeError, ValueError) as error:
-                raise ValueError(
-                    f"The numeric columns {[feature_names[j] for j in numeric]} must hold "
-                    f"numbers ({error}); pass categorical_features to treat a column of "
-                    "labels as categorical."
-                ) from error
-            bad = ~np.isfinite(numbers_).all(axis=0)
-            if bad.any():
-                raise ValueError(
-                    "Input contains NaN or infinity in the numeric column(s) "
-                    f"{[feature_names[j] for j in numeric[bad]]}; impute them (for example "
-                    "with SimpleImputer) or declare the column categorical."
-                )
-            values[:, numeric] = numbers_
+            values[:, numeric] = _numeric_values(X, numeric, feature_names)
             ids[:, numeric] = self.offsets_[numeric]
         if categorical.size:
-            codes = self.ordinal_.transform(_columns(X, categorical)).astype(np.int64)
+            values_, missing = _categorical_values(X, categorical)
+            codes = self.ordinal_.transform(values_).astype(np.int64)
             sizes = np.array([len(c) for c in self.categories_])
             codes = np.where(codes == _UNKNOWN, sizes, codes)
-            codes = np.where(codes == _MISSING, sizes + 1, codes)
+            codes = np.where(missing, sizes + 1, codes)
             ids[:, categorical] = self.offsets_[categorical] + codes
-        return FieldMatrix(ids, values, self.n_features_)
+        return FieldMatrix(ids, values, self.n_features_, unknown_ids=self.unknown_ids_)

@@ -8,6 +8,7 @@ arrays), so a pickle holds no TensorFlow object; the engine is rebuilt from it
 on first use, ready to continue training.
 """
 
+import copy
 import threading
 import time
 import warnings
@@ -33,8 +34,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._batching import as_row_source
-from ._encoding import FeatureEncoder, resolve_categorical_features
+from ._batching import FieldMatrix, as_row_source, feature_scale
+from ._encoding import STAND_IN_RATE, FeatureEncoder, resolve_categorical_features
 
 # Guards the lazy rebuild of an estimator's engine when several threads
 # predict at once; estimators cannot own a lock since they must pickle.
@@ -205,7 +206,8 @@ class BaseAFM(BaseEstimator):
                 "required."
             )
         if reset:
-            encoder = FeatureEncoder(is_categorical, self.categories).fit(X)
+            encoder = FeatureEncoder(is_categorical, self.categories)
+            encoder.fit(X, self._column_names())
             self._encoder = encoder
             self.is_categorical_ = is_categorical
             categories = iter(encoder.categories_)
@@ -296,7 +298,13 @@ class BaseAFM(BaseEstimator):
         y = self._encode_targets(y, reset=not warm, classes=classes)
         check_consistent_length(Xs, y)
         sample_weight = self._sample_weight(sample_weight, Xs, y)
-        rng = check_random_state(self.random_state)
+        # partial_fit keeps drawing from one generator, so that successive
+        # calls on a same-sized chunk do not repeat one shuffle.
+        # (A copy: a failed call must not advance the stored generator.)
+        if incremental and warm:
+            rng = copy.deepcopy(self._random_state)
+        else:
+            rng = check_random_state(self.random_state)
         network_seed = int(rng.randint(np.iinfo(np.int32).max))
 
         rows = np.arange(Xs.shape[0])
@@ -331,6 +339,11 @@ class BaseAFM(BaseEstimator):
         else:
             network_params = {**network_params, "seed": network_seed}
             engine = self._new_engine(network_params)
+            scale = feature_scale(Xs) if self._encoder is None else self._encoder.feature_scale_
+            engine.network.feature_scale.assign(scale)
+        train_source = Xs
+        if isinstance(Xs, FieldMatrix):
+            train_source = Xs.with_stand_ins(STAND_IN_RATE, rng)
 
         batch_size = min(self.batch_size, train_rows.shape[0])
         loss_curve = list(self.loss_curve_) if warm else []
@@ -344,7 +357,7 @@ class BaseAFM(BaseEstimator):
         for epoch in range(1 if incremental else self.max_iter):
             start = time.perf_counter()
             loss = engine.train_epoch(
-                Xs, y, train_weight, batch_size, rng.permutation(train_rows)
+                train_source, y, train_weight, batch_size, rng.permutation(train_rows)
             )
             n_iter += 1
             if not np.isfinite(loss):
@@ -388,6 +401,7 @@ class BaseAFM(BaseEstimator):
             )
 
         self._engine = engine
+        self._random_state = rng
         self._network_config = network_params
         self._weights = engine.get_weights()
         self._optimizer_state = engine.get_optimizer_state()

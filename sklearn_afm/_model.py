@@ -8,6 +8,8 @@ means "absent" (padding).  For the present features X of a row it computes::
     out = w0 + sum_{i in X} w_i x_i + P^T sum_{i<j in X} a_ij (v_i * v_j) x_i x_j
     a'_ij = h^T ReLU(W (v_i * v_j) x_i x_j + b),  a = softmax of a' over the pairs of X
 
+Each value ``x_i`` enters multiplied by a fixed per-feature ``feature_scale``
+(set from the training data, see :func:`sklearn_afm._batching.feature_scale`).
 Only the ``k (k - 1) / 2`` slot pairs ``s < t`` of the padded width ``k`` are
 formed, and pairs touching padding are removed from the softmax, so the cost of
 a row grows with its number of non-zeros, not with the number of columns.
@@ -106,7 +108,16 @@ class AFMNetwork(keras.Model):
         self.attention_hidden.build((None, None, d))
         self.attention_score.build((None, None, self.attention_size))
         self.projection.build((None, d))
+        # Multiplies each feature's value; set once from the training data
+        # (not trained) so that numeric columns of any unit enter the model on
+        # the scale of the embeddings.
+        self.feature_scale = self.add_weight(
+            shape=(self.n_features,), initializer="ones", trainable=False, name="feature_scale"
+        )
         self.built = True
+
+    def _scale(self, indices, values):
+        return values * ops.take(self.feature_scale, indices)
 
     def interactions(self, inputs, training=False):
         """Return the pair interactions of a batch and their attention.
@@ -130,7 +141,7 @@ class AFMNetwork(keras.Model):
         indices, values = inputs
         k = indices.shape[1]
         first, second = (a.astype("int32") for a in np.triu_indices(k, 1))
-        scaled = self.embeddings(indices) * ops.expand_dims(values, -1)
+        scaled = self.embeddings(indices) * ops.expand_dims(self._scale(indices, values), -1)
         products = ops.take(scaled, first, axis=1) * ops.take(scaled, second, axis=1)
         present = ops.cast(ops.not_equal(values, 0), scaled.dtype)
         pair_mask = ops.take(present, first, axis=1) * ops.take(present, second, axis=1)
@@ -154,7 +165,9 @@ class AFMNetwork(keras.Model):
         attention = self.attention_dropout_layer(attention, training=training)
         pooled = ops.sum(ops.expand_dims(attention, -1) * products, axis=1)
         pooled = self.pooled_dropout_layer(pooled, training=training)
-        linear = ops.sum(self.linear(indices) * ops.expand_dims(values, -1), axis=1)
+        linear = ops.sum(
+            self.linear(indices) * ops.expand_dims(self._scale(indices, values), -1), axis=1
+        )
         return self.projection(pooled) + linear
 
     def get_config(self):

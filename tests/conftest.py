@@ -4,6 +4,9 @@ Everything is kept small (a 1500-row subset, a few epochs) so that the whole
 suite runs in well under a few minutes on two CPU cores.
 """
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,28 @@ FAST = {"max_iter": 5, "batch_size": 256, "learning_rate_init": 0.05}
 def repo_root():
     """Root of the repository, the working directory of subprocesses."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def run_python():
+    """Function running code in a fresh interpreter from the repository root.
+
+    ``run_python(code, *args, timeout=180)`` dedents ``code``, runs it with
+    ``args`` as ``sys.argv[1:]``, asserts a zero exit status and returns stdout.
+    """
+
+    def run(code, *args, timeout=180):
+        result = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"subprocess failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -47,9 +47,10 @@ def named_weights(network):
     W, b = network.attention_hidden.get_weights()
     h = network.attention_score.get_weights()[0][:, 0]
     P, w0 = network.projection.get_weights()
+    s = np.asarray(network.feature_scale)
     return {
         k: np.asarray(a, dtype=np.float64)
-        for k, a in dict(V=V, w=w, W=W, b=b, h=h, P=P, w0=w0).items()
+        for k, a in dict(V=V, w=w, W=W, b=b, h=h, P=P, w0=w0, s=s).items()
     }
 
 
@@ -61,6 +62,8 @@ def reference_row(weights, x, dilute_with=0):
     """
     V, w, W, b, h, P, w0 = (weights[k] for k in "V w W b h P w0".split())
     present = np.flatnonzero(x)
+    # Each value enters multiplied by its feature's fixed scale.
+    x = x * weights["s"]
     out = w0.copy()
     for i in present:
         out += w[i] * x[i]
@@ -93,6 +96,7 @@ def reference_pair_attention(weights, x):
     """{(i, j): a_ij} of one dense row, by the plain loop."""
     V, W, b, h = (weights[k] for k in "V W b h".split())
     present = np.flatnonzero(x)
+    x = x * weights["s"]
     keys, scores = [], []
     for a in range(len(present)):
         for c in range(a + 1, len(present)):
@@ -106,11 +110,12 @@ def reference_pair_attention(weights, x):
     return dict(zip(keys, e / e.sum()))
 
 
-def make_network(n_outputs=1, n_features=N_FEATURES, scale=1.0, **kwargs):
+def make_network(n_outputs=1, n_features=N_FEATURES, scale=1.0, feature_scale=None, **kwargs):
     """A built network whose weights are all random (bias and linear part included).
 
     Larger-than-default weights make the attention far from uniform, so that any
-    error in the softmax shows in the outputs.
+    error in the softmax shows in the outputs.  The fixed per-feature value
+    multipliers are 1 unless ``feature_scale`` gives them.
     """
     network = AFMNetwork(
         n_features,
@@ -124,6 +129,9 @@ def make_network(n_outputs=1, n_features=N_FEATURES, scale=1.0, **kwargs):
     rng = np.random.RandomState(42)
     network.set_weights(
         [(rng.normal(size=a.shape) * scale).astype(np.float32) for a in network.get_weights()]
+    )
+    network.feature_scale.assign(
+        np.ones(n_features, np.float32) if feature_scale is None else feature_scale
     )
     return network
 
@@ -156,7 +164,9 @@ def to_sparse(X, fmt):
 def test_network_matches_numpy_reference(n_outputs, sparse):
     rng = np.random.RandomState(0)
     X = random_sparse_rows(rng)
-    network = make_network(n_outputs)
+    # Value multipliers far from 1 show that they apply to both the linear
+    # and the pairwise terms.
+    network = make_network(n_outputs, feature_scale=rng.uniform(0.2, 3.0, N_FEATURES))
     weights = named_weights(network)
     Xin = sp.csr_array(X) if sparse else X
     indices, values = make_batch(as_row_source(Xin), slice(0, X.shape[0]))
