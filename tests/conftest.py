@@ -25,12 +25,6 @@ FAST = {"max_iter": 5, "batch_size": 256, "learning_rate_init": 0.05}
 
 
 @pytest.fixture(scope="session")
-def repo_root():
-    """Root of the repository, the working directory of subprocesses."""
-    return REPO_ROOT
-
-
-@pytest.fixture(scope="session")
 def run_python():
     """Function running code in a fresh interpreter from the repository root.
 

@@ -9,9 +9,6 @@ Data and epochs are kept small so that the file runs quickly on two cores.
 import json
 import os
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import joblib
 import numpy as np
@@ -31,19 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 # Bit-for-bit reproducibility is promised on CPU only.
 CPU = {"device": "cpu"}
-
-
-def _run_python(code, repo_root, *args, timeout=180):
-    """Run ``code`` in a fresh interpreter from the repository root; return its stdout."""
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, f"subprocess failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 # -- 1. numeric pipeline ------------------------------------------------------------
@@ -213,7 +197,7 @@ _LOAD_AND_PREDICT = """
 
 
 def test_persistence_joblib_fresh_process(
-    tmp_path, repo_root, telco_split, telco_small, numeric_columns, make_preprocessor, fast_params
+    tmp_path, run_python, telco_split, telco_small, numeric_columns, make_preprocessor, fast_params
 ):
     X_train, X_test, y_train, _ = telco_split
     scaler = StandardScaler().fit(X_train[numeric_columns])
@@ -264,7 +248,7 @@ def test_persistence_joblib_fresh_process(
         with open(tmp_path / "inputs" / f"{name}.pkl", "wb") as f:
             pickle.dump(X, f)
 
-    out = _run_python(_LOAD_AND_PREDICT, repo_root, tmp_path, *cases)
+    out = run_python(_LOAD_AND_PREDICT, tmp_path, *cases)
     report = json.loads(out.strip().splitlines()[-1])
     # Unpickling alone must not need TensorFlow; it is imported on first predict.
     assert report["tf_after_load"] == []
@@ -421,6 +405,6 @@ _NO_TENSORFLOW = """
 """
 
 
-def test_import_and_params_do_not_import_tensorflow(repo_root):
-    out = _run_python(_NO_TENSORFLOW, repo_root)
+def test_import_and_params_do_not_import_tensorflow(run_python):
+    out = run_python(_NO_TENSORFLOW)
     assert json.loads(out.strip().splitlines()[-1]) == []
