@@ -345,16 +345,82 @@ class BaseAFM(BaseEstimator):
         if isinstance(Xs, FieldMatrix):
             train_source = Xs.with_stand_ins(STAND_IN_RATE, rng)
 
+        history = self._run_epochs(
+            engine,
+            train_source,
+            Xs,
+            y,
+            train_weight,
+            sample_weight,
+            train_rows,
+            val_rows,
+            rng,
+            n_epochs=1 if incremental else self.max_iter,
+            previous=self if warm else None,
+        )
+        if not (history["converged"] or incremental):
+            warnings.warn(
+                f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+
+        self._engine = engine
+        self._random_state = rng
+        self._network_config = network_params
+        self._weights = engine.get_weights()
+        self._optimizer_state = engine.get_optimizer_state()
+        self.device_ = engine.device
+        self.n_iter_ = history["n_iter"]
+        self.loss_curve_ = history["loss_curve"]
+        if val_rows is not None:
+            self.validation_scores_ = history["validation_scores"]
+            self.best_validation_score_ = history["best_score"]
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = history["best_loss"]
+        self._update_attention_summary(Xs, reset=not (incremental and warm))
+        return self
+
+    def _run_epochs(
+        self,
+        engine,
+        train_source,
+        Xs,
+        y,
+        train_weight,
+        sample_weight,
+        train_rows,
+        val_rows,
+        rng,
+        n_epochs,
+        previous,
+    ):
+        """Train up to ``n_epochs`` epochs with MLPClassifier's stopping rule.
+
+        With ``val_rows`` (early stopping) progress is the held-out score and
+        the best epoch's weights are kept; otherwise it is the training loss.
+        ``previous`` is the estimator whose history a continued fit extends.
+
+        Returns
+        -------
+        history : dict
+            ``n_iter``, ``loss_curve``, ``best_loss``, ``validation_scores``,
+            ``best_score`` and ``converged``.
+        """
+        early_stopping = val_rows is not None
         batch_size = min(self.batch_size, train_rows.shape[0])
-        loss_curve = list(self.loss_curve_) if warm else []
-        validation_scores = list(self.validation_scores_ or []) if warm else []
+        loss_curve = list(previous.loss_curve_) if previous else []
+        validation_scores = list(previous.validation_scores_ or []) if previous else []
         best_loss = min(loss_curve, default=np.inf)
         best_score = max(validation_scores, default=-np.inf)
         best_weights = None
-        n_iter = self.n_iter_ if warm else 0
+        n_iter = previous.n_iter_ if previous else 0
         stale_epochs = 0
         converged = False
-        for epoch in range(1 if incremental else self.max_iter):
+        for _ in range(n_epochs):
             start = time.perf_counter()
             loss = engine.train_epoch(
                 train_source, y, train_weight, batch_size, rng.permutation(train_rows)
@@ -393,31 +459,14 @@ class BaseAFM(BaseEstimator):
                 break
         if best_weights is not None:
             engine.network.set_weights(best_weights)
-        if not (converged or incremental):
-            warnings.warn(
-                f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
-
-        self._engine = engine
-        self._random_state = rng
-        self._network_config = network_params
-        self._weights = engine.get_weights()
-        self._optimizer_state = engine.get_optimizer_state()
-        self.device_ = engine.device
-        self.n_iter_ = n_iter
-        self.loss_curve_ = loss_curve
-        if early_stopping:
-            self.validation_scores_ = validation_scores
-            self.best_validation_score_ = best_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = best_loss
-        self._update_attention_summary(Xs, reset=not (incremental and warm))
-        return self
+        return {
+            "n_iter": n_iter,
+            "loss_curve": loss_curve,
+            "best_loss": best_loss,
+            "validation_scores": validation_scores,
+            "best_score": best_score,
+            "converged": converged,
+        }
 
     def _sample_weight(self, sample_weight, X, y):
         sample_weight = _check_sample_weight(
