@@ -222,7 +222,7 @@ class Engine:
         return self.network((indices, values), training=False)
 
     def _attention_step(self, indices, values):
-        return self.network.interactions((indices, values), training=False)[1]
+        return self.network.attention((indices, values))
 
     def train_epoch(self, X, y, sample_weight, batch_size, order):
         """Run one pass of minibatch updates and return the mean training loss.

@@ -138,32 +138,52 @@ class AFMNetwork(keras.Model):
         first, second : ndarray of int32, shape (n_pairs,)
             The slots ``s`` and ``t`` of each pair.
         """
+        products, attention, first, second = self._pairs(inputs)
+        return (
+            ops.transpose(products, (1, 0, 2)),
+            ops.transpose(attention),
+            first,
+            second,
+        )
+
+    def attention(self, inputs):
+        """Return only the attention of :meth:`interactions`, shape (batch, n_pairs)."""
+        return ops.transpose(self._pairs(inputs)[1])
+
+    def _pairs(self, inputs):
+        """:meth:`interactions` in pair-major layout: (n_pairs, batch, ...).
+
+        Gathering pairs along the leading axis keeps the gradient of the
+        gathers a plain segment sum, without the transposes TensorFlow adds
+        for a gather along an inner axis (a third of the step's time).
+        """
         indices, values = inputs
         k = indices.shape[1]
         first, second = (a.astype("int32") for a in np.triu_indices(k, 1))
         scaled = self.embeddings(indices) * ops.expand_dims(self._scale(indices, values), -1)
-        products = ops.take(scaled, first, axis=1) * ops.take(scaled, second, axis=1)
-        present = ops.cast(ops.not_equal(values, 0), scaled.dtype)
-        pair_mask = ops.take(present, first, axis=1) * ops.take(present, second, axis=1)
+        scaled = ops.transpose(scaled, (1, 0, 2))
+        products = ops.take(scaled, first, axis=0) * ops.take(scaled, second, axis=0)
+        present = ops.transpose(ops.cast(ops.not_equal(values, 0), scaled.dtype))
+        pair_mask = ops.take(present, first, axis=0) * ops.take(present, second, axis=0)
         scores = ops.squeeze(self.attention_score(self.attention_hidden(products)), -1)
         if first.size == 0:
             # Width 1: no row of the batch has a pair to attend to.
             return products, ops.zeros_like(scores), first, second
         # Absent pairs must not receive any probability mass: they are pushed to
         # the row minimum before the max-shift and zeroed after the exponential.
-        floor = ops.min(scores, axis=1, keepdims=True)
+        floor = ops.min(scores, axis=0, keepdims=True)
         scores = ops.where(pair_mask > 0, scores, floor)
-        scores = scores - ops.max(scores, axis=1, keepdims=True)
+        scores = scores - ops.max(scores, axis=0, keepdims=True)
         weights = ops.exp(scores) * pair_mask
-        total = ops.sum(weights, axis=1, keepdims=True)
+        total = ops.sum(weights, axis=0, keepdims=True)
         attention = weights / ops.maximum(total, keras.config.epsilon())
         return products, attention, first, second
 
     def call(self, inputs, training=False):
         indices, values = inputs
-        products, attention, _, _ = self.interactions(inputs, training=training)
+        products, attention, _, _ = self._pairs(inputs)
         attention = self.attention_dropout_layer(attention, training=training)
-        pooled = ops.sum(ops.expand_dims(attention, -1) * products, axis=1)
+        pooled = ops.sum(ops.expand_dims(attention, -1) * products, axis=0)
         pooled = self.pooled_dropout_layer(pooled, training=training)
         linear = ops.sum(
             self.linear(indices) * ops.expand_dims(self._scale(indices, values), -1), axis=1
