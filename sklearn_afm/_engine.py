@@ -229,8 +229,8 @@ class Engine:
 
         Parameters
         ----------
-        X : ndarray or csr_array
-            Output of :func:`~sklearn_afm._batching.as_row_source`.
+        X : ndarray, csr_array or FieldMatrix
+            A row source of :mod:`sklearn_afm._batching`.
         y : ndarray
             Encoded targets (float32 0/1, int32 class codes, or float32 2-D).
         sample_weight : ndarray of float32
@@ -263,8 +263,8 @@ class Engine:
     def attention(self, X, batch_size):
         """Yield ``(indices, values, attention)`` for consecutive batches of ``X``.
 
-        ``attention[r, p]`` is the weight of the pair of slots
-        ``numpy.triu_indices(k, 1)[.][p]`` of row ``r``; the feature indices of
+        ``attention[r, p]`` is the weight row ``r`` gives to its pair of slots
+        ``(first[p], second[p]) = numpy.triu_indices(k, 1)``; the feature ids in
         those slots are in ``indices``.
         """
         with self.tf.device(self.device):
