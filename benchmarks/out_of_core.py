@@ -33,6 +33,7 @@ import time
 import warnings
 
 import numpy as np
+from _machine import machine_facts
 import scipy.sparse as sp
 
 # Benchmark the checkout this file lives in, not some installed copy.
@@ -361,7 +362,7 @@ def main(argv=None):
         f"Keras {keras.__version__}, scikit-learn {sklearn.__version__}, numpy "
         f"{np.__version__}, scipy {scipy.__version__}, Python {platform.python_version()}"
     )
-    print(f"machine: {machine_facts()}")
+    print(f"machine: {machine_facts(with_load=True)}")
     rss_tf = rss_mb()
     print(f"RSS after importing TensorFlow: {rss_tf:,.0f} MiB")
 
@@ -423,28 +424,6 @@ def main(argv=None):
         "note: wall times and RSS depend on other processes sharing the machine; "
         "repeat runs to judge the noise."
     )
-
-
-def machine_facts():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory = f", {pages / 1024**3:.1f} GiB RAM"
-    except (ValueError, OSError, AttributeError):
-        pass
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({cpu}){memory}{load}"
 
 
 if __name__ == "__main__":

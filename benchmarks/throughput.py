@@ -51,6 +51,7 @@ import time
 import warnings
 
 import numpy as np
+from _machine import machine_facts
 
 # Benchmark the checkout this file lives in, not some installed copy.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -889,25 +890,6 @@ def ratio(ours, other, key):
         return ours[key] / other[key]
     except (KeyError, TypeError, ZeroDivisionError):
         return None
-
-
-def machine_facts():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = ""
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory = f", {pages / 1024**3:.1f} GiB RAM"
-    except (ValueError, OSError, AttributeError):
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}){memory}, Linux {platform.release()}"
 
 
 def versions():
