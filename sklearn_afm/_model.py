@@ -163,7 +163,10 @@ class AFMNetwork(keras.Model):
         scaled = self.embeddings(indices) * ops.expand_dims(self._scale(indices, values), -1)
         scaled = ops.transpose(scaled, (1, 0, 2))
         products = ops.take(scaled, first, axis=0) * ops.take(scaled, second, axis=0)
-        present = ops.transpose(ops.cast(ops.not_equal(values, 0), scaled.dtype))
+        # 1 where a value is present, 0 for absent entries and padding.  Float
+        # arithmetic instead of boolean masks: TensorFlow's oneDNN build logs an
+        # error for boolean tensors on CPUs without AVX-512.
+        present = ops.transpose(ops.sign(ops.abs(values)))
         pair_mask = ops.take(present, first, axis=0) * ops.take(present, second, axis=0)
         scores = ops.squeeze(self.attention_score(self.attention_hidden(products)), -1)
         if first.size == 0:
@@ -172,7 +175,7 @@ class AFMNetwork(keras.Model):
         # Absent pairs must not receive any probability mass: they are pushed to
         # the row minimum before the max-shift and zeroed after the exponential.
         floor = ops.min(scores, axis=0, keepdims=True)
-        scores = ops.where(pair_mask > 0, scores, floor)
+        scores = scores * pair_mask + floor * (1 - pair_mask)
         scores = scores - ops.max(scores, axis=0, keepdims=True)
         weights = ops.exp(scores) * pair_mask
         total = ops.sum(weights, axis=0, keepdims=True)

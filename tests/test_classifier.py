@@ -212,3 +212,25 @@ def test_pickled_estimator_continues_training_exactly(xor_data):
     copy.fit(X, y)
     np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
     assert copy.n_iter_ == clf.n_iter_ == 4
+
+
+def test_fit_and_predict_print_nothing_on_a_cpu_machine():
+    """TensorFlow's native start-up and runtime logs do not reach the user."""
+    from sklearn_afm._engine import import_tensorflow
+
+    if import_tensorflow().config.list_physical_devices("GPU"):
+        pytest.skip("a GPU machine may log its devices")
+    script = """
+import numpy as np
+from sklearn_afm import AFMClassifier
+X = np.random.RandomState(0).normal(size=(200, 4))
+y = (X[:, 0] * X[:, 1] > 0).astype(int)
+clf = AFMClassifier(max_iter=2, n_iter_no_change=1, tol=1e9).fit(X, y)
+clf.predict_proba(X)
+clf.pair_attention(X)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout == "" and result.stderr == ""
