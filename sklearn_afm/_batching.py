@@ -114,13 +114,13 @@ def feature_scale(X):
 
     Features that are always 0 keep the multiplier 1.  Fitted once, it puts
     numeric columns of any unit on a comparable scale while leaving 0 (absent)
-    at 0 and one-hot columns unchanged, as
+    at 0 and one-hot columns and categories (value 1) unchanged, as
     :class:`~sklearn.preprocessing.MaxAbsScaler` does.
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse.csr_array
-        Output of :func:`as_row_source`.
+    X : ndarray, scipy.sparse.csr_array or FieldMatrix
+        Output of :func:`as_row_source`, or a :class:`FieldMatrix`.
 
     Returns
     -------
@@ -128,16 +128,14 @@ def feature_scale(X):
     """
     if sp.issparse(X):
         largest = np.maximum(X.max(axis=0).toarray(), -X.min(axis=0).toarray()).ravel()
+    elif isinstance(X, FieldMatrix):
+        largest = np.zeros(X.shape[1])
+        np.maximum.at(largest, X.ids.ravel(), np.abs(X.values.ravel()))
     else:
         largest = np.maximum(X.max(axis=0), -X.min(axis=0))
-    return _inverse_scale(largest)
-
-
-def _inverse_scale(largest):
     largest = np.asarray(largest, dtype=np.float64)
-    return np.where(largest > 0, 1.0 / np.where(largest > 0, largest, 1.0), 1.0).astype(
-        np.float32
-    )
+    scale = np.divide(1.0, largest, out=np.ones_like(largest), where=largest > 0)
+    return scale.astype(np.float32)
 
 
 def make_batch(X, rows):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
 
-from ._batching import FieldMatrix, _inverse_scale
+from ._batching import FieldMatrix
 
 # OrdinalEncoder codes for the two extra features of a categorical column.
 _UNKNOWN, _MISSING = -1, -2
@@ -151,27 +151,22 @@ class FeatureEncoder:
     unknown_ids_ : ndarray of int64, shape (n_columns,)
         Feature id of each categorical column's "unknown" category (its
         "missing" category is the next id); -1 for numeric columns.
-    feature_scale_ : ndarray of float32, shape (n_features_,)
-        Multiplier of each feature (see
-        :func:`~sklearn_afm._batching.feature_scale`): 1 / the largest absolute
-        value of a numeric column, 1 for categories.
     """
 
     def __init__(self, is_categorical, categories="auto"):
         self.is_categorical = is_categorical
         self.categories = categories
+        self._categorical = np.flatnonzero(is_categorical)
+        self._numeric = np.flatnonzero(~is_categorical)
 
-    def fit(self, X, feature_names):
-        """Learn the categories of ``X``'s categorical columns and its numeric scales.
+    def fit(self, X):
+        """Learn the categories of ``X``'s categorical columns.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_columns)
-        feature_names : sequence of str
-            Column names, for error messages.
         """
-        categorical = np.flatnonzero(self.is_categorical)
-        numeric = np.flatnonzero(~self.is_categorical)
+        categorical = self._categorical
         values, _ = _categorical_values(X, categorical)
         self.ordinal_ = self._ordinal_encoder(self.categories).fit(values)
         # Missing values have a feature of their own, never a known category.
@@ -187,10 +182,6 @@ class FeatureEncoder:
         self.feature_columns_ = np.repeat(np.arange(sizes.shape[0], dtype=np.int32), sizes)
         self.unknown_ids_ = np.full(sizes.shape[0], -1, dtype=np.int64)
         self.unknown_ids_[categorical] = self.offsets_[categorical] + sizes[categorical] - 2
-        self.feature_scale_ = np.ones(self.n_features_, dtype=np.float32)
-        if numeric.size:
-            largest = np.abs(_numeric_values(X, numeric, feature_names)).max(axis=0)
-            self.feature_scale_[self.offsets_[numeric]] = _inverse_scale(largest)
         return self
 
     @staticmethod
@@ -212,8 +203,7 @@ class FeatureEncoder:
         feature_names : sequence of str
             Column names, for error messages.
         """
-        categorical = np.flatnonzero(self.is_categorical)
-        numeric = np.flatnonzero(~self.is_categorical)
+        categorical, numeric = self._categorical, self._numeric
         n_samples = X.shape[0]
         ids = np.empty((n_samples, self.is_categorical.shape[0]), dtype=np.int32)
         values = np.ones((n_samples, self.is_categorical.shape[0]), dtype=np.float32)
@@ -223,8 +213,8 @@ class FeatureEncoder:
         if categorical.size:
             values_, missing = _categorical_values(X, categorical)
             codes = self.ordinal_.transform(values_).astype(np.int64)
-            sizes = np.array([len(c) for c in self.categories_])
-            codes = np.where(codes == _UNKNOWN, sizes, codes)
-            codes = np.where(missing, sizes + 1, codes)
-            ids[:, categorical] = self.offsets_[categorical] + codes
+            unknown = self.unknown_ids_[categorical]
+            known = self.offsets_[categorical] + codes
+            known = np.where(codes == _UNKNOWN, unknown, known)
+            ids[:, categorical] = np.where(missing, unknown + 1, known)
         return FieldMatrix(ids, values, self.n_features_, unknown_ids=self.unknown_ids_)

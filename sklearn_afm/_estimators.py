@@ -206,8 +206,7 @@ class BaseAFM(BaseEstimator):
                 "required."
             )
         if reset:
-            encoder = FeatureEncoder(is_categorical, self.categories)
-            encoder.fit(X, self._column_names())
+            encoder = FeatureEncoder(is_categorical, self.categories).fit(X)
             self._encoder = encoder
             self.is_categorical_ = is_categorical
             categories = iter(encoder.categories_)
@@ -339,8 +338,7 @@ class BaseAFM(BaseEstimator):
         else:
             network_params = {**network_params, "seed": network_seed}
             engine = self._new_engine(network_params)
-            scale = feature_scale(Xs) if self._encoder is None else self._encoder.feature_scale_
-            engine.network.feature_scale.assign(scale)
+            engine.network.feature_scale.assign(feature_scale(Xs))
         train_source = Xs
         if isinstance(Xs, FieldMatrix):
             train_source = Xs.with_stand_ins(STAND_IN_RATE, rng)
