@@ -119,15 +119,13 @@ class AFMNetwork(keras.Model):
     def _scale(self, indices, values):
         return values * ops.take(self.feature_scale, indices)
 
-    def interactions(self, inputs, training=False):
-        """Return the pair interactions of a batch and their attention.
+    def interactions(self, inputs):
+        """Return the pair interactions of a batch and their attention (before dropout).
 
         Parameters
         ----------
         inputs : tuple of (indices, values)
             Padded batch of shape (batch, k) each; ``k`` must be static.
-        training : bool
-            Whether dropout is active.
 
         Returns
         -------
