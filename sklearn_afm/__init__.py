@@ -14,9 +14,18 @@ _LAZY = {
     "AFMClassifier": "._estimators",
     "AFMRegressor": "._estimators",
     "load_telco_churn": ".datasets",
+    "AttentionHeatmapDisplay": ".inspection",
+    "PairContributionDisplay": ".inspection",
 }
 
-__all__ = ["AFMClassifier", "AFMRegressor", "load_telco_churn", "__version__"]
+__all__ = [
+    "AFMClassifier",
+    "AFMRegressor",
+    "AttentionHeatmapDisplay",
+    "PairContributionDisplay",
+    "load_telco_churn",
+    "__version__",
+]
 
 
 def __getattr__(name):
