@@ -45,10 +45,10 @@ def import_tensorflow():
     """Import TensorFlow, configuring the process once on first use.
 
     GPU memory growth is enabled so that several estimators (or processes) can
-    share a GPU, and when ``OMP_NUM_THREADS`` is set (as joblib's worker
-    processes do) TensorFlow's thread pools are bounded by it, so that parallel
-    workers do not oversubscribe the cores.  TensorFlow's start-up logs are
-    silenced unless the user set ``TF_CPP_MIN_LOG_LEVEL`` to choose them.
+    share a GPU, and TensorFlow's thread pools are bounded by
+    :func:`thread_budget` so that parallel workers do not oversubscribe the
+    cores.  TensorFlow's start-up logs are silenced unless the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` to choose them.
     """
     global _CONFIGURED
     if _CONFIGURED:
@@ -66,16 +66,38 @@ def import_tensorflow():
                 try:
                     for gpu in tf.config.list_physical_devices("GPU"):
                         tf.config.experimental.set_memory_growth(gpu, True)
-                    threads = os.environ.get("OMP_NUM_THREADS", "")
-                    if threads.isdigit() and int(threads) > 0:
-                        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-                        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+                    threads = thread_budget()
+                    # A bound the user gave TensorFlow before its first op prevails.
+                    if threads and not tf.config.threading.get_intra_op_parallelism_threads():
+                        tf.config.threading.set_intra_op_parallelism_threads(threads)
+                        tf.config.threading.set_inter_op_parallelism_threads(threads)
                 except RuntimeError:
                     # The runtime was already initialised by the user's own
                     # TensorFlow code, whose settings then prevail.
                     pass
                 _CONFIGURED = True
     return tf
+
+
+def thread_budget():
+    """Return how many threads this process may use, or None when unbounded.
+
+    Inside a ``dask.distributed`` worker this is the worker's number of task
+    threads (``nthreads``): TensorFlow's thread pools are shared by the whole
+    process, so their bound is the cores the worker was given, not the
+    ``OMP_NUM_THREADS=1`` that dask sets for per-thread OpenMP pools.
+    Elsewhere it is ``OMP_NUM_THREADS`` when set, which joblib's process
+    workers (``cpu_count() // n_jobs``, or ``inner_max_num_threads``) and Ray's
+    workers (the task's ``num_cpus``) set.
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is not None:
+        try:
+            return int(distributed.get_worker().state.nthreads)
+        except ValueError:
+            pass  # not in a dask worker
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    return int(threads) if threads.isdigit() and int(threads) > 0 else None
 
 
 def resolve_device(device):
@@ -224,6 +246,9 @@ class Engine:
     def _attention_step(self, indices, values):
         return self.network.attention((indices, values))
 
+    def _contributions_step(self, indices, values):
+        return self.network.contributions((indices, values))
+
     def train_epoch(self, X, y, sample_weight, batch_size, order):
         """Run one pass of minibatch updates and return the mean training loss.
 
@@ -272,3 +297,15 @@ class Engine:
                 indices, values = make_batch(X, batch)
                 attention = self._step("attention", indices.shape[1])(indices, values)
                 yield indices, values, attention.numpy()
+
+    def contributions(self, X, batch_size):
+        """Yield ``(indices, values, bias, linear, interactions, attention)`` per batch of ``X``.
+
+        The terms are those of :meth:`sklearn_afm._model.AFMNetwork.contributions`,
+        as numpy arrays, for consecutive batches of rows.
+        """
+        with self.tf.device(self.device):
+            for batch in iter_batches(X.shape[0], batch_size):
+                indices, values = make_batch(X, batch)
+                terms = self._step("contributions", indices.shape[1])(indices, values)
+                yield (indices, values, *(term.numpy() for term in terms))

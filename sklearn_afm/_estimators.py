@@ -91,6 +91,7 @@ class BaseAFM(BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "attention_dropout": [Interval(Real, 0, 1, closed="left")],
+        "use_attention": ["boolean"],
         "solver": [StrOptions({"adam", "adagrad", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -115,6 +116,7 @@ class BaseAFM(BaseEstimator):
         alpha,
         dropout,
         attention_dropout,
+        use_attention,
         solver,
         learning_rate_init,
         batch_size,
@@ -135,6 +137,7 @@ class BaseAFM(BaseEstimator):
         self.alpha = alpha
         self.dropout = dropout
         self.attention_dropout = attention_dropout
+        self.use_attention = use_attention
         self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -238,6 +241,7 @@ class BaseAFM(BaseEstimator):
             "attention_l2": float(self.alpha),
             "attention_dropout": float(self.attention_dropout),
             "dropout": float(self.dropout),
+            "use_attention": bool(self.use_attention),
         }
 
     # -- engine -----------------------------------------------------------------------
@@ -502,6 +506,42 @@ class BaseAFM(BaseEstimator):
         Xs = self._row_source(X, reset=False)
         return self._get_engine().predict(Xs, self.batch_size)
 
+    @property
+    def attention_pairs_(self):
+        """Mean attention of each pair of columns, as a tidy table, largest first.
+
+        A pandas DataFrame with columns ``feature_1``, ``feature_2`` (names from
+        ``feature_names_in_``, else "x0", "x1", ...) and ``attention`` (from
+        ``attention_weights_``), one row per pair of columns ``i < j`` that was
+        present in at least one training row, sorted by decreasing attention;
+        ``est.attention_pairs_.head(10)`` lists the interactions the model
+        weighs most.  Raises ``AttributeError`` when ``attention_weights_`` is
+        None (beyond 4096 columns).
+        """
+        import pandas as pd
+
+        check_is_fitted(self)
+        if self.attention_weights_ is None:
+            raise AttributeError(
+                f"attention_pairs_ is not available: the model has {self.n_features_in_} "
+                "columns, more than attention_weights_ summarises; use pair_attention "
+                "or explain on rows of interest."
+            )
+        first, second = np.triu_indices(self.n_features_in_, 1)
+        present = self._attention_totals[1][first, second] > 0
+        first, second = first[present], second[present]
+        names = np.asarray(self._column_names(), dtype=object)
+        table = pd.DataFrame(
+            {
+                "feature_1": names[first],
+                "feature_2": names[second],
+                "attention": self.attention_weights_[first, second],
+            }
+        )
+        return table.sort_values("attention", ascending=False, kind="stable").reset_index(
+            drop=True
+        )
+
     def pair_attention(self, X):
         """Attention that each sample gives to each of its pairs of columns.
 
@@ -529,6 +569,88 @@ class BaseAFM(BaseEstimator):
         return per_sample_pair_attention(
             batches, Xs.shape[0], sparse_output=sp.issparse(Xs), feature_columns=self._feature_columns
         )
+
+    def explain(self, X):
+        """Split each sample's prediction into a bias, column terms and pair terms.
+
+        The model's output is exactly additive: for a sample, ``bias +
+        linear.sum(axis=0) + interactions.sum(axis=0)`` equals its
+        ``decision_function`` (classifier) or ``predict`` (regressor) row, up
+        to float32 precision.  Unlike the attention weights, a pair's term
+        says how much the pair moved this prediction, and in which direction
+        (a pair can receive much attention and contribute little).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        explanation : :class:`~sklearn.utils.Bunch`
+            With the fields
+
+            - ``bias``: ndarray of shape (n_outputs,), the term shared by every sample;
+            - ``linear``: ndarray of shape (n_samples, n_features_in_, n_outputs),
+              ``w_i x_i`` of each column (for a categorical column, the linear
+              weight of the sample's category; 0 for absent features);
+            - ``interactions``: ndarray of shape (n_samples, n_pairs, n_outputs),
+              ``a_ij p^T (v_i * v_j) x_i x_j`` of each pair of columns (0 when a
+              column of the pair is absent);
+            - ``attention``: ndarray of shape (n_samples, n_pairs), ``a_ij``
+              (see :meth:`pair_attention`);
+            - ``pairs``: ndarray of int of shape (n_pairs, 2), the columns
+              ``(i, j)`` of each pair: all pairs ``i < j`` in lexicographic
+              order, as ``numpy.triu_indices(n_features_in_, 1)``;
+            - ``feature_names``: ndarray of str of shape (n_features_in_,), from
+              ``feature_names_in_``, else "x0", "x1", ...;
+            - ``output_names``: ndarray of shape (n_outputs,), what each output
+              is: ``[classes_[1]]`` for a binary classifier (its logit),
+              ``classes_`` for a multiclass one, "y" or "y0", "y1", ... for a
+              regressor, whose terms are in the units of the target (its mean
+              is in ``bias``).
+
+        Raises
+        ------
+        ValueError
+            When the dense ``interactions`` array would hold more than 2**26
+            values (``n_samples * n_pairs * n_outputs``), as with many
+            one-hot columns: explain fewer rows, or give the data with
+            ``categorical_features`` so that each field is one column.
+        """
+        from sklearn.utils import Bunch
+
+        from ._inspection import MAX_EXPLAIN_VALUES, per_sample_contributions
+
+        check_is_fitted(self)
+        Xs = self._row_source(X, reset=False)
+        n_columns = self.n_features_in_
+        pairs = np.column_stack(np.triu_indices(n_columns, 1))
+        size = Xs.shape[0] * pairs.shape[0] * self._n_outputs
+        if size > MAX_EXPLAIN_VALUES:
+            raise ValueError(
+                f"explain would return {Xs.shape[0]} samples x {pairs.shape[0]} column pairs "
+                f"x {self._n_outputs} outputs = {size} values, more than {MAX_EXPLAIN_VALUES}. "
+                "Explain fewer rows at a time, or give categorical data with "
+                "categorical_features so that each field is one column."
+            )
+        batches = self._get_engine().contributions(Xs, self.batch_size)
+        bias, linear, interactions, attention = per_sample_contributions(
+            batches, Xs.shape[0], n_columns, self._feature_columns
+        )
+        bias, linear, interactions = self._output_units(bias, linear, interactions)
+        return Bunch(
+            bias=bias,
+            linear=linear,
+            interactions=interactions,
+            attention=attention,
+            pairs=pairs,
+            feature_names=np.asarray(self._column_names(), dtype=str),
+            output_names=self._output_names(),
+        )
+
+    def _output_units(self, bias, linear, interactions):
+        """Express the terms of :meth:`explain` in the units of the estimator's output."""
+        return bias, linear, interactions
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -559,6 +681,12 @@ _PARAMETERS_DOC = """
         Dropout rate on the attention-pooled interaction vector during training.
     attention_dropout : float, default=0.0
         Dropout rate on the attention weights during training.
+    use_attention : bool, default=True
+        Whether to weigh the pairs by attention.  False gives a plain
+        factorization machine, the same model with ``a_ij = 1`` for every
+        present pair (no attention network): the baseline that shows what
+        the attention adds.  Its ``attention_weights_``, ``pair_attention``
+        and ``explain`` then report weight 1 for every present pair.
     solver : {"adam", "adagrad", "sgd"}, default="adam"
         Optimizer of the weights (the paper used Adagrad).
     learning_rate_init : float, default=0.01
@@ -706,6 +834,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         alpha=1e-4,
         dropout=0.0,
         attention_dropout=0.0,
+        use_attention=True,
         solver="adam",
         learning_rate_init=0.01,
         batch_size=256,
@@ -728,6 +857,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
             alpha=alpha,
             dropout=dropout,
             attention_dropout=attention_dropout,
+            use_attention=use_attention,
             solver=solver,
             learning_rate_init=learning_rate_init,
             batch_size=batch_size,
@@ -844,6 +974,9 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
     def _validation_score(self, raw, y, sample_weight):
         return float(np.average(self._class_codes(raw) == y, weights=sample_weight))
 
+    def _output_names(self):
+        return self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+
     def decision_function(self, X):
         """Return the logits of the samples.
 
@@ -936,6 +1069,7 @@ class AFMRegressor(RegressorMixin, BaseAFM):
         alpha=1e-4,
         dropout=0.0,
         attention_dropout=0.0,
+        use_attention=True,
         solver="adam",
         learning_rate_init=0.01,
         batch_size=256,
@@ -957,6 +1091,7 @@ class AFMRegressor(RegressorMixin, BaseAFM):
             alpha=alpha,
             dropout=dropout,
             attention_dropout=attention_dropout,
+            use_attention=use_attention,
             solver=solver,
             learning_rate_init=learning_rate_init,
             batch_size=batch_size,
@@ -1057,6 +1192,16 @@ class AFMRegressor(RegressorMixin, BaseAFM):
         """
         predictions = self._raw_predict(X) * self._y_scale + self._y_mean
         return predictions[:, 0] if self._y_ndim == 1 else predictions
+
+    def _output_units(self, bias, linear, interactions):
+        # The network predicts standardised targets: scale every term back,
+        # and the mean belongs to no feature.
+        return bias * self._y_scale + self._y_mean, linear * self._y_scale, interactions * self._y_scale
+
+    def _output_names(self):
+        if self._y_ndim == 1:
+            return np.array(["y"])
+        return np.array([f"y{j}" for j in range(self._n_outputs)])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,15 +14,25 @@ import scipy.sparse as sp
 MAX_COLUMNS_FOR_ATTENTION_SUMMARY = 4096
 
 
-def _present_pairs(indices, values, attention, feature_columns):
-    """Return (row, first column, second column, attention) of the pairs present in a batch."""
+# explain() refuses to return dense per-pair arrays of more values than this
+# (512 MiB of float64 for the interactions alone).
+MAX_EXPLAIN_VALUES = 2**26
+
+
+def _present_pairs(indices, values, attention, feature_columns, *per_pair):
+    """Return (row, first column, second column, attention) of the pairs present in a batch.
+
+    Arrays of ``per_pair`` (batch, n_slot_pairs, ...) are selected likewise and
+    appended to the result.
+    """
     k = indices.shape[1]
     first, second = np.triu_indices(k, 1)
     present = values != 0
     mask = present[:, first] & present[:, second]
     rows = np.broadcast_to(np.arange(indices.shape[0])[:, None], mask.shape)[mask]
     columns = indices if feature_columns is None else feature_columns[indices]
-    return rows, columns[:, first][mask], columns[:, second][mask], attention[mask]
+    selected = (attention[mask], *(array[mask] for array in per_pair))
+    return (rows, columns[:, first][mask], columns[:, second][mask], *selected)
 
 
 def add_pair_attention(totals, batches, n_columns, feature_columns=None):
@@ -100,3 +110,49 @@ def per_sample_pair_attention(batches, n_samples, sparse_output, feature_columns
         (weights.astype(np.float64), (rows, columns)), shape=(n_samples, pairs.shape[0])
     )
     return (matrix if sparse_output else matrix.toarray()), pairs
+
+
+def per_sample_contributions(batches, n_samples, n_columns, feature_columns=None):
+    """Gather each row's additive terms per input column and per pair of columns.
+
+    Parameters
+    ----------
+    batches : iterable of (indices, values, bias, linear, interactions, attention)
+        As yielded by :meth:`sklearn_afm._engine.Engine.contributions`, in row order.
+    n_samples, n_columns : int
+    feature_columns : ndarray of int, default=None
+        Input column of each feature id; feature ids are columns when None.
+
+    Returns
+    -------
+    bias : ndarray of shape (n_outputs,)
+    linear : ndarray of shape (n_samples, n_columns, n_outputs)
+    interactions : ndarray of shape (n_samples, n_pairs, n_outputs)
+        One term per pair of columns ``numpy.triu_indices(n_columns, 1)``; 0
+        for the pairs absent from a row.
+    attention : ndarray of shape (n_samples, n_pairs)
+    """
+    n_pairs = n_columns * (n_columns - 1) // 2
+    # Position of the pair (i, j), i < j, in numpy.triu_indices(n_columns, 1).
+    start = np.concatenate([[0], np.cumsum(np.arange(n_columns - 1, 0, -1))]).astype(np.int64)
+    linear = interactions = attention = None
+    offset = 0
+    for indices, values, bias, slot_linear, slot_interactions, slot_attention in batches:
+        if linear is None:
+            n_outputs = bias.shape[0]
+            linear = np.zeros((n_samples, n_columns, n_outputs))
+            interactions = np.zeros((n_samples, n_pairs, n_outputs))
+            attention = np.zeros((n_samples, n_pairs))
+        columns = indices if feature_columns is None else feature_columns[indices]
+        rows = np.arange(indices.shape[0])[:, None] + offset
+        # Padding slots hold value 0, so their linear terms are 0 wherever they land.
+        np.add.at(linear, (rows, columns), slot_linear)
+        r, i, j, a, terms = _present_pairs(
+            indices, values, slot_attention, feature_columns, slot_interactions
+        )
+        i, j = np.minimum(i, j), np.maximum(i, j)
+        pair = start[i] + (j - i - 1)
+        np.add.at(interactions, (r + offset, pair), terms)
+        np.add.at(attention, (r + offset, pair), a)
+        offset += indices.shape[0]
+    return bias.astype(np.float64), linear, interactions, attention

@@ -46,6 +46,9 @@ class AFMNetwork(keras.Model):
         Dropout rate on the normalised attention weights, during training.
     dropout : float, default=0.0
         Dropout rate on the attention-pooled interaction vector, during training.
+    use_attention : bool, default=True
+        When False, every present pair has weight ``a_ij = 1`` (no attention
+        network, no softmax): the network is a plain factorization machine.
     seed : int, default=None
         Seed of the initialisers and dropout masks.
     """
@@ -59,6 +62,7 @@ class AFMNetwork(keras.Model):
         attention_l2=0.0,
         attention_dropout=0.0,
         dropout=0.0,
+        use_attention=True,
         seed=None,
         **kwargs,
     ):
@@ -70,6 +74,7 @@ class AFMNetwork(keras.Model):
         self.attention_l2 = attention_l2
         self.attention_dropout = attention_dropout
         self.dropout = dropout
+        self.use_attention = use_attention
         self.seed = seed
         s = _seeds(seed, 6)
         init = keras.initializers
@@ -82,19 +87,20 @@ class AFMNetwork(keras.Model):
         self.linear = keras.layers.Embedding(
             n_features, n_outputs, embeddings_initializer="zeros", name="linear"
         )
-        self.attention_hidden = keras.layers.Dense(
-            attention_size,
-            activation="relu",
-            kernel_initializer=init.GlorotUniform(seed=s[1]),
-            kernel_regularizer=keras.regularizers.L2(attention_l2) if attention_l2 else None,
-            name="attention_hidden",
-        )
-        self.attention_score = keras.layers.Dense(
-            1,
-            use_bias=False,
-            kernel_initializer=init.GlorotUniform(seed=s[2]),
-            name="attention_score",
-        )
+        if use_attention:
+            self.attention_hidden = keras.layers.Dense(
+                attention_size,
+                activation="relu",
+                kernel_initializer=init.GlorotUniform(seed=s[1]),
+                kernel_regularizer=keras.regularizers.L2(attention_l2) if attention_l2 else None,
+                name="attention_hidden",
+            )
+            self.attention_score = keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=init.GlorotUniform(seed=s[2]),
+                name="attention_score",
+            )
         self.attention_dropout_layer = keras.layers.Dropout(attention_dropout, seed=s[3])
         self.pooled_dropout_layer = keras.layers.Dropout(dropout, seed=s[4])
         self.projection = keras.layers.Dense(
@@ -105,8 +111,9 @@ class AFMNetwork(keras.Model):
         d = self.embedding_size
         self.embeddings.build((None, None))
         self.linear.build((None, None))
-        self.attention_hidden.build((None, None, d))
-        self.attention_score.build((None, None, self.attention_size))
+        if self.use_attention:
+            self.attention_hidden.build((None, None, d))
+            self.attention_score.build((None, None, self.attention_size))
         self.projection.build((None, d))
         # Multiplies each feature's value; set once from the training data
         # (not trained) so that numeric columns of any unit enter the model on
@@ -148,6 +155,39 @@ class AFMNetwork(keras.Model):
         """Return only the attention of :meth:`interactions`, shape (batch, n_pairs)."""
         return ops.transpose(self._pairs(inputs)[1])
 
+    def contributions(self, inputs):
+        """Split the output of a batch into additive terms (dropout off, as at inference).
+
+        Parameters
+        ----------
+        inputs : tuple of (indices, values)
+            Padded batch of shape (batch, k) each; ``k`` must be static.
+
+        Returns
+        -------
+        bias : tensor of shape (n_outputs,)
+            ``w0``.
+        linear : tensor of shape (batch, k, n_outputs)
+            ``w_i x_i`` of each slot (0 for padding).
+        interactions : tensor of shape (batch, n_pairs, n_outputs)
+            ``a_ij P^T (v_i * v_j) x_i x_j`` of each slot pair ``s < t`` of
+            ``numpy.triu_indices(k, 1)`` (0 for pairs with padding).
+        attention : tensor of shape (batch, n_pairs)
+            ``a_ij``, as in :meth:`interactions`.
+
+        ``bias + linear.sum(1) + interactions.sum(1)`` is the output of :meth:`call`.
+        """
+        indices, values = inputs
+        products, attention, _, _ = self._pairs(inputs)
+        projected = ops.matmul(products, self.projection.kernel) * ops.expand_dims(attention, -1)
+        linear = self.linear(indices) * ops.expand_dims(self._scale(indices, values), -1)
+        return (
+            ops.convert_to_tensor(self.projection.bias),
+            linear,
+            ops.transpose(projected, (1, 0, 2)),
+            ops.transpose(attention),
+        )
+
     def _pairs(self, inputs):
         """:meth:`interactions` in pair-major layout: (n_pairs, batch, ...).
 
@@ -166,6 +206,8 @@ class AFMNetwork(keras.Model):
         # error for boolean tensors on CPUs without AVX-512.
         present = ops.transpose(ops.sign(ops.abs(values)))
         pair_mask = ops.take(present, first, axis=0) * ops.take(present, second, axis=0)
+        if not self.use_attention:
+            return products, pair_mask, first, second
         scores = ops.squeeze(self.attention_score(self.attention_hidden(products)), -1)
         if first.size == 0:
             # Width 1: no row of the batch has a pair to attend to.
@@ -201,6 +243,7 @@ class AFMNetwork(keras.Model):
             attention_l2=self.attention_l2,
             attention_dropout=self.attention_dropout,
             dropout=self.dropout,
+            use_attention=self.use_attention,
             seed=self.seed,
         )
         return config
