@@ -233,7 +233,8 @@ class PairContributionDisplay:
     pair_names : array-like of str of shape (n_pairs,)
         Labels of the pairs, such as ``"tenure x Contract"``.
     output_name : str, default=None
-        The output explained (a class or target), shown in the axis label.
+        The output explained, such as "class 1" or "y", shown in the axis
+        label.
 
     Attributes
     ----------
@@ -319,7 +320,8 @@ class PairContributionDisplay:
             contributions[order],
             explanation.attention[0, order],
             pair_names,
-            output_name=str(explanation.output_names[column]),
+            output_name=f"{'class ' if hasattr(afm, 'classes_') else ''}"
+            f"{explanation.output_names[column]}",
         )
         return display.plot(ax=ax, bar_kw=bar_kw)
 
@@ -344,13 +346,16 @@ class PairContributionDisplay:
         positions = np.arange(len(contributions))[::-1]  # first pair on top
         colors = np.where(contributions >= 0, "tab:red", "tab:blue")
         self.bars_ = ax.barh(positions, contributions, **{"color": colors, **(bar_kw or {})})
-        ax.bar_label(self.bars_, labels=[f"a={a:.2f}" for a in self.attention], padding=3)
+        ax.bar_label(self.bars_, labels=[f"a={a:.3g}" for a in self.attention], padding=3)
         ax.set_yticks(positions, labels=self.pair_names)
         ax.axvline(0, color="black", linewidth=0.8)
-        # Room for the attention labels beyond the longest bars.
-        ax.margins(x=0.2)
+        # Room for the attention labels beyond the longest bars, on both sides.
+        if np.any(contributions):
+            low, high = min(contributions.min(), 0), max(contributions.max(), 0)
+            pad = 0.3 * (high - low)
+            ax.set_xlim(low - pad * (low < 0), high + pad * (high > 0))
         output = "" if self.output_name is None else f" ({self.output_name})"
-        ax.set_xlabel(f"contribution to the decision{output}")
+        ax.set_xlabel(f"contribution to the output{output}")
         ax.set_title("Largest pair contributions (a = attention)")
         self.ax_, self.figure_ = ax, fig
         return self
