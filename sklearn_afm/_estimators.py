@@ -591,7 +591,7 @@ class BaseAFM(BaseEstimator):
             With the fields
 
             - ``bias``: ndarray of shape (n_outputs,), the term shared by every sample;
-            - ``linear``: ndarray of shape (n_samples, n_features_in_, n_outputs),
+            - ``linear``: ndarray of shape (n_samples, `n_features_in_`, n_outputs),
               ``w_i x_i`` of each column (for a categorical column, the linear
               weight of the sample's category; 0 for absent features);
             - ``interactions``: ndarray of shape (n_samples, n_pairs, n_outputs),
@@ -602,7 +602,7 @@ class BaseAFM(BaseEstimator):
             - ``pairs``: ndarray of int of shape (n_pairs, 2), the columns
               ``(i, j)`` of each pair: all pairs ``i < j`` in lexicographic
               order, as ``numpy.triu_indices(n_features_in_, 1)``;
-            - ``feature_names``: ndarray of str of shape (n_features_in_,), from
+            - ``feature_names``: ndarray of str of shape (`n_features_in_`,), from
               ``feature_names_in_``, else "x0", "x1", ...;
             - ``output_names``: ndarray of shape (n_outputs,), what each output
               is: ``[classes_[1]]`` for a binary classifier (its logit),
@@ -742,10 +742,10 @@ default="from_dtype"
 _ATTRIBUTES_DOC = """
     n_features_in_ : int
         Number of input columns seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns seen during fit, when X was a DataFrame with
         string column names.
-    is_categorical_ : ndarray of bool of shape (n_features_in_,) or None
+    is_categorical_ : ndarray of bool of shape (`n_features_in_`,) or None
         Which columns were treated as categorical; None if none was.
     categories_ : list of (ndarray or None) or None
         For each column, the categories learned (None for numeric columns);
