@@ -20,6 +20,8 @@ from ._batching import iter_batches, make_batch
 
 _CONFIGURE_LOCK = threading.Lock()
 _CONFIGURED = False
+_STRATEGIES_LOCK = threading.Lock()
+_STRATEGIES = {}
 
 
 @contextlib.contextmanager
@@ -101,34 +103,71 @@ def thread_budget():
 
 
 def resolve_device(device):
-    """Translate the ``device`` parameter into a TensorFlow device name.
+    """Translate the ``device`` parameter into TensorFlow device names.
 
     Parameters
     ----------
-    device : {"auto", "cpu", "gpu"} or str of the form "gpu:N"
+    device : str or list of str
+        "auto", "cpu", "gpu", "cpu:N", "gpu:N", or a list of "cpu:N" / "gpu:N"
+        names for data-parallel training.  "gpu" means every GPU.
 
     Returns
     -------
-    name : str
-        For example ``"/CPU:0"`` or ``"/GPU:1"``.
+    placement : str or tuple of str
+        One device name such as ``"/CPU:0"`` or ``"/GPU:1"``, or a tuple of
+        several (each a replica of :class:`Engine`).
     """
     tf = import_tensorflow()
-    gpus = tf.config.list_physical_devices("GPU")
     if device == "auto":
-        return "/GPU:0" if gpus else "/CPU:0"
+        return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
     if device == "cpu":
         return "/CPU:0"
-    match = re.fullmatch(r"gpu(?::(\d+))?", device)
+    if device == "gpu":
+        count = len(tf.config.list_physical_devices("GPU"))
+        if count == 0:
+            raise ValueError("device='gpu' was requested but TensorFlow sees no GPU.")
+        return "/GPU:0" if count == 1 else tuple(f"/GPU:{i}" for i in range(count))
+    names = [device] if isinstance(device, str) else list(device)
+    if not names:
+        raise ValueError("device is an empty list; name at least one device.")
+    placement = tuple(_device_name(tf, name) for name in names)
+    for i, name in enumerate(placement):
+        if name in placement[:i]:
+            raise ValueError(f"device lists {names[i]!r} twice.")
+    return placement[0] if len(placement) == 1 else placement
+
+
+def _device_name(tf, name):
+    """Return the TensorFlow name of one device "cpu:N" or "gpu:N", checking it exists."""
+    match = re.fullmatch(r"(cpu|gpu)(?::(\d+))?", name) if isinstance(name, str) else None
     if match is None:
         raise ValueError(
-            f"device={device!r} is not understood; use 'auto', 'cpu', 'gpu' or 'gpu:N'."
+            f"device {name!r} is not understood; use 'auto', 'cpu', 'gpu', 'cpu:N', "
+            "'gpu:N' or a list of 'cpu:N' / 'gpu:N' names."
         )
-    number = int(match.group(1) or 0)
-    if number >= len(gpus):
+    kind, number = match.group(1).upper(), int(match.group(2) or 0)
+    # Logical devices: the CPU or a GPU may be split into several (see
+    # tf.config.set_logical_device_configuration).
+    count = len(tf.config.list_logical_devices(kind))
+    if number >= count:
         raise ValueError(
-            f"device={device!r} was requested but TensorFlow sees {len(gpus)} GPU(s)."
+            f"device {name!r} was requested but TensorFlow sees {count} {kind} device(s)."
         )
-    return f"/GPU:{number}"
+    return f"/{kind}:{number}"
+
+
+def _mirrored_strategy(devices):
+    """Return this process's one MirroredStrategy over ``devices``.
+
+    Every MirroredStrategy numbers its collective operations from the same
+    keys, so two of them on the same devices mix up each other's all-reduces
+    (shape mismatch errors); engines share one instead.
+    """
+    tf = import_tensorflow()
+    with _STRATEGIES_LOCK:
+        if devices not in _STRATEGIES:
+            _STRATEGIES[devices] = tf.distribute.MirroredStrategy(list(devices))
+        return _STRATEGIES[devices]
 
 
 def _per_sample_loss(kind, y, out):
@@ -142,7 +181,13 @@ def _per_sample_loss(kind, y, out):
 
 
 class Engine:
-    """A network with its optimizer and compiled steps, on one device.
+    """A network with its optimizer and compiled steps, on one device or several.
+
+    On several devices training is data-parallel: a
+    :class:`tf.distribute.MirroredStrategy` keeps a copy of every variable on
+    each device, each train step splits its batch between them and the
+    optimizer applies the sum of their gradients everywhere.  Prediction needs
+    no synchronisation and runs on the first device.
 
     Parameters
     ----------
@@ -153,8 +198,9 @@ class Engine:
         per class and integer targets, ``squared`` real targets per output.
     solver : {"adam", "adagrad", "sgd"}
     learning_rate : float
-    device : str
-        A TensorFlow device name, see :func:`resolve_device`.
+    device : str or tuple of str
+        A TensorFlow device name, or several for data-parallel training; see
+        :func:`resolve_device`.
     weights : list of ndarray, default=None
         Weights to start from; a fresh initialisation when None.
     optimizer_state : list of ndarray, default=None
@@ -178,13 +224,21 @@ class Engine:
         from ._model import AFMNetwork
 
         self.loss = loss
-        self.device = device
+        self.placement = device
+        if isinstance(device, str):
+            self.strategy = None
+            self.device = device
+            scope = tf.device(device)
+        else:
+            self.strategy = _mirrored_strategy(device)
+            self.device = device[0]
+            scope = self.strategy.scope()
         optimizers = {
             "adam": keras.optimizers.Adam,
             "adagrad": keras.optimizers.Adagrad,
             "sgd": keras.optimizers.SGD,
         }
-        with tf.device(device):
+        with scope:
             self.network = AFMNetwork(**network_params)
             self.network.build(None)
             if weights is not None:
@@ -227,15 +281,39 @@ class Engine:
             return step
 
     def _train_step(self, indices, values, y, sample_weight):
+        if self.strategy is None:
+            return self._replica_train_step(indices, values, y, sample_weight)
+        losses = self.strategy.run(
+            self._replica_train_step, args=(indices, values, y, sample_weight)
+        )
+        return self.strategy.reduce("SUM", losses, axis=None)
+
+    def _replica_train_step(self, indices, values, y, sample_weight):
+        """Update the weights from this replica's share of the batch; return its share of the loss."""
         from keras import ops
 
+        tf = self.tf
         network = self.network
-        with self.tf.GradientTape() as tape:
+        replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
+        if replicas > 1:
+            size = tf.shape(indices)[0]
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            start, stop = size * replica // replicas, size * (replica + 1) // replicas
+            indices, values, y, sample_weight = (
+                tensor[start:stop] for tensor in (indices, values, y, sample_weight)
+            )
+        with tf.GradientTape() as tape:
             out = network((indices, values), training=True)
             losses = _per_sample_loss(self.loss, y, out) * sample_weight
-            loss = ops.mean(losses)
+            if replicas == 1:
+                loss = ops.mean(losses)
+            else:
+                # The optimizer sums the replicas' gradients: each replica's
+                # loss is its rows' part of the batch mean (a sum, as a
+                # replica may get no row of a short last batch).
+                loss = ops.sum(losses) / ops.cast(size, losses.dtype)
             if network.losses:
-                loss = loss + ops.sum(network.losses)
+                loss = loss + ops.sum(network.losses) / replicas
         gradients = tape.gradient(loss, network.trainable_variables)
         self.optimizer.apply(gradients, network.trainable_variables)
         return loss

@@ -105,7 +105,7 @@ class BaseAFM(BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "device": [str],
+        "device": [str, list, tuple],
     }
 
     def __init__(
@@ -372,7 +372,7 @@ class BaseAFM(BaseEstimator):
         self._network_config = network_params
         self._weights = engine.get_weights()
         self._optimizer_state = engine.get_optimizer_state()
-        self.device_ = engine.device
+        self.device_ = engine.placement
         self.n_iter_ = history["n_iter"]
         self.loss_curve_ = history["loss_curve"]
         if val_rows is not None:
@@ -735,9 +735,14 @@ default="from_dtype"
         int or RandomState is given.
     verbose : int, default=0
         Print the loss (and validation score) after each epoch when > 0.
-    device : str, default="auto"
+    device : str or list of str, default="auto"
         Where to train and predict: "auto" (the first GPU TensorFlow sees,
-        else the CPU), "cpu", "gpu" or "gpu:N"."""
+        else the CPU), "cpu", "cpu:N", "gpu:N", or several devices for
+        data-parallel training: a list such as ``["gpu:0", "gpu:1"]``, or
+        "gpu" for every GPU.  Each batch is then split evenly between the
+        devices, which hold synchronised copies of the weights
+        (:class:`tf.distribute.MirroredStrategy`); prediction runs on the
+        first.  See the "Scaling out" page of the documentation."""
 
 _ATTRIBUTES_DOC = """
     n_features_in_ : int
@@ -772,8 +777,9 @@ _ATTRIBUTES_DOC = """
         Best held-out $score when early stopping, else None.
     n_iter_ : int
         Number of epochs run (each ``partial_fit`` call counts one).
-    device_ : str
-        TensorFlow device the model was trained on, e.g. "/CPU:0"."""
+    device_ : str or tuple of str
+        TensorFlow device the model was trained on, e.g. "/CPU:0", or the
+        devices of data-parallel training, e.g. ("/GPU:0", "/GPU:1")."""
 
 _REFERENCES_DOC = """
     References
