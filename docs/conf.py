@@ -9,10 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-import sklearn_afm
-
 # Document the working tree even where an older copy is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sklearn_afm  # noqa: E402
 
 # The gallery runs the examples; no window may open while it does.
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -30,7 +30,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_
 amounts = ["tenure", "MonthlyCharges", "TotalCharges"]
 one_hot = make_column_transformer(
     (
-        KBinsDiscretizer(n_bins=8, encode="onehot", quantile_method="averaged_inverted_cdf"),
+        KBinsDiscretizer(n_bins=8, encode="onehot", strategy="uniform"),
         amounts,
     ),
     remainder=OneHotEncoder(handle_unknown="ignore"),
