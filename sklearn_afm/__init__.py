@@ -14,6 +14,8 @@ _LAZY = {
     "AFMClassifier": "._estimators",
     "AFMRegressor": "._estimators",
     "load_telco_churn": ".datasets",
+    "load": "._persistence",
+    "InconsistentVersionWarning": "._persistence",
     "AttentionHeatmapDisplay": ".inspection",
     "PairContributionDisplay": ".inspection",
 }
@@ -23,6 +25,8 @@ __all__ = [
     "AFMRegressor",
     "AttentionHeatmapDisplay",
     "PairContributionDisplay",
+    "InconsistentVersionWarning",
+    "load",
     "load_telco_churn",
     "__version__",
 ]

@@ -163,14 +163,76 @@ class BaseAFM(BaseEstimator):
         """Score raw network outputs against encoded targets (higher is better)."""
         raise NotImplementedError
 
-    # -- pickling ---------------------------------------------------------------------
+    # -- persistence ------------------------------------------------------------------
+
+    # Fitted state that predicting and continuing a fit need: a pickle or file
+    # holding part of it is refused on load, rather than failing later.
+    _required_state = (
+        "n_features_in_",
+        "is_categorical_",
+        "categories_",
+        "_encoder",
+        "_network_config",
+        "_weights",
+        "_optimizer_state",
+        "_random_state",
+        "_attention_totals",
+        "attention_weights_",
+        "n_iter_",
+        "loss_curve_",
+        "device_",
+    )
 
     def __getstate__(self):
+        from . import __version__
+
         state = super().__getstate__()
         # The engine holds TensorFlow objects tied to this process; the saved
         # weights and optimizer state are enough to rebuild it anywhere.
         state.pop("_engine", None)
+        state["_sklearn_afm_version"] = __version__
         return state
+
+    def __setstate__(self, state):
+        from ._persistence import check_version
+
+        state = dict(state)
+        check_version(type(self).__name__, state.pop("_sklearn_afm_version", None))
+        self._check_state(state, "the pickle")
+        super().__setstate__(state)
+
+    @classmethod
+    def _check_state(cls, state, source):
+        """Raise a ValueError if ``state`` holds some but not all of the fitted state."""
+        missing = [name for name in cls._required_state if name not in state]
+        if 0 < len(missing) < len(cls._required_state):
+            raise ValueError(
+                f"{source} holds an incomplete fitted {cls.__name__}: {', '.join(missing)} "
+                "missing. It was not written by this version of sklearn_afm, or was altered."
+            )
+
+    def save(self, file):
+        """Write the estimator to a file that loads without pickle.
+
+        :func:`sklearn_afm.load` reads it back, predicting identically and
+        ready to continue training.  Unlike a pickle, loading the file runs no
+        code from it, so it can come from an untrusted source.  See
+        :ref:`persistence` for the format.
+
+        Parameters
+        ----------
+        file : str, path-like or binary file object
+            Where to write (a zip archive; the ``.afm`` suffix is customary).
+
+        Raises
+        ------
+        TypeError
+            If a parameter is not plain data (numbers, strings, arrays, lists,
+            dicts, numpy RandomState).
+        """
+        from ._persistence import save
+
+        save(self, file)
 
     # -- input ------------------------------------------------------------------------
 
@@ -360,6 +422,15 @@ class BaseAFM(BaseEstimator):
             n_epochs=1 if incremental else self.max_iter,
             previous=self if warm else None,
         )
+        # The last update can make the weights so large that the outputs
+        # overflow, after the epoch's loss was taken: a model must not be
+        # returned that predicts NaN, so check a batch of training rows.
+        outputs = engine.predict(Xs, self.batch_size, rows=train_rows[: self.batch_size])
+        if not np.isfinite(outputs).all():
+            raise FloatingPointError(
+                f"Training diverged: the model's outputs became NaN or infinite at epoch "
+                f"{history['n_iter']}. Lower learning_rate_init or scale the input features."
+            )
         if not (history["converged"] or incremental):
             warnings.warn(
                 f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
@@ -839,6 +910,8 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
+    _required_state = (*BaseAFM._required_state, "classes_")
+
     def __init__(
         self,
         *,
@@ -977,7 +1050,9 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
     def _sample_weight(self, sample_weight, X, y):
         sample_weight = super()._sample_weight(sample_weight, X, y)
         if self.class_weight is not None:
-            sample_weight = sample_weight * compute_sample_weight(self.class_weight, y)
+            # y holds class codes; class_weight is keyed by the labels.
+            labels = self.classes_[y.astype(np.intp)]
+            sample_weight = sample_weight * compute_sample_weight(self.class_weight, labels)
         return sample_weight
 
     @staticmethod
@@ -1175,6 +1250,8 @@ class AFMRegressor(RegressorMixin, BaseAFM):
         return self._fit(X, y, sample_weight, incremental=True)
 
     _loss = "squared"
+
+    _required_state = (*BaseAFM._required_state, "_y_mean", "_y_scale", "_y_ndim")
 
     @property
     def _n_outputs(self):
