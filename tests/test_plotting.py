@@ -175,16 +175,18 @@ def test_unfitted_or_foreign_estimator_is_rejected(telco):
         AttentionHeatmapDisplay.from_estimator(LogisticRegression())
 
 
-def test_missing_matplotlib_names_the_extra(run_python):
+def test_matplotlib_is_imported_only_to_plot_and_its_absence_names_the_extra(run_python):
     out = run_python(
         """
         import sys
+        from sklearn_afm import AttentionHeatmapDisplay
+        print("imported:", "matplotlib" in sys.modules)
         sys.modules["matplotlib"] = None  # as if not installed
-        from sklearn_afm.inspection import AttentionHeatmapDisplay
         try:
             AttentionHeatmapDisplay([[0, 1], [1, 0]], ["a", "b"]).plot()
         except ImportError as error:
             print(error)
         """
     )
+    assert "imported: False" in out
     assert "sklearn-afm[plot]" in out
