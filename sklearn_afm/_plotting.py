@@ -8,6 +8,7 @@ draws on the given matplotlib axes and stores the artists, ``ax_`` and
 """
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
@@ -316,12 +317,11 @@ class PairContributionDisplay:
         order = order[contributions[order] != 0]
         names = explanation.feature_names
         pair_names = [f"{names[i]} x {names[j]}" for i, j in explanation.pairs[order]]
+        output_name = str(explanation.output_names[column])
+        if is_classifier(afm):
+            output_name = f"class {output_name}"
         display = cls(
-            contributions[order],
-            explanation.attention[0, order],
-            pair_names,
-            output_name=f"{'class ' if hasattr(afm, 'classes_') else ''}"
-            f"{explanation.output_names[column]}",
+            contributions[order], explanation.attention[0, order], pair_names, output_name
         )
         return display.plot(ax=ax, bar_kw=bar_kw)
 
@@ -365,7 +365,7 @@ def _output_column(afm, explanation, output):
     """Index into the explanation's outputs of the output to explain."""
     output_names = list(explanation.output_names)
     if output is None:
-        if hasattr(afm, "classes_") and len(output_names) > 1:
+        if is_classifier(afm) and len(output_names) > 1:
             # The predicted class: the largest decision value of the row.
             decision = (
                 explanation.bias
@@ -374,7 +374,7 @@ def _output_column(afm, explanation, output):
             )
             return int(np.argmax(decision))
         return 0
-    if hasattr(afm, "classes_"):
+    if is_classifier(afm):
         matches = [k for k, name in enumerate(output_names) if name == output]
         if not matches:
             raise ValueError(

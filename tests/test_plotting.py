@@ -152,6 +152,24 @@ def test_pair_contributions_of_one_target_of_a_regressor(regressor):
         PairContributionDisplay.from_estimator(model, X[:1], output=2)
 
 
+def test_pair_contributions_of_a_multiclass_model_default_to_the_predicted_class():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = np.array(["a", "b", "c"])[(X[:, 0] * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)]
+    clf = AFMClassifier(max_iter=3, random_state=0).fit(X, y)
+    row = X[7:8]
+    predicted = clf.predict(row)[0]
+    other = next(c for c in clf.classes_ if c != predicted)
+    k = list(clf.classes_).index(other)
+
+    assert PairContributionDisplay.from_estimator(clf, row).output_name == f"class {predicted}"
+    disp = PairContributionDisplay.from_estimator(clf, row, output=other, n_pairs=10)
+    assert disp.output_name == f"class {other}"
+    np.testing.assert_allclose(
+        np.sort(disp.contributions), np.sort(clf.explain(row).interactions[0, :, k]), rtol=1e-6
+    )
+
+
 def test_pair_contributions_reject_unknown_class(churn_model, telco):
     X, _ = telco
     with pytest.raises(ValueError, match="output must be one of"):
