@@ -110,8 +110,15 @@ def _categorical_values(X, positions):
 
 def _numeric_values(X, positions, feature_names):
     """Return the numeric columns as floats, refusing what is not a finite number."""
+    columns = np.asarray(_columns(X, positions))
+    if columns.dtype.kind == "c":
+        # Converting to float would silently drop the imaginary parts.
+        raise ValueError(
+            f"Complex data not supported: the numeric columns "
+            f"{[feature_names[j] for j in positions]} hold complex numbers."
+        )
     try:
-        values = np.asarray(_columns(X, positions), dtype=np.float64)
+        values = columns.astype(np.float64)
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"The numeric columns {[feature_names[j] for j in positions]} must hold "

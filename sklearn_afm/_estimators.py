@@ -1259,6 +1259,11 @@ class AFMRegressor(RegressorMixin, BaseAFM):
 
     def _encode_targets(self, y, reset, classes=None):
         y = _check_y(y, multi_output=True, y_numeric=True, estimator=self)
+        if y.dtype.kind not in "biuf":
+            # _check_y converts only object arrays; strings would fail later, unclearly.
+            raise ValueError(
+                f"{type(self).__name__} needs numeric targets, but y has dtype {y.dtype}."
+            )
         targets = y.reshape(-1, 1) if y.ndim == 1 else y
         if reset:
             self._y_ndim = y.ndim
