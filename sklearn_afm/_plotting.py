@@ -161,7 +161,9 @@ class AttentionHeatmapDisplay:
             ax=ax, cmap=cmap, colorbar=colorbar, xticks_rotation=xticks_rotation, im_kw=im_kw
         )
 
-    def plot(self, ax=None, *, cmap="viridis", colorbar=True, xticks_rotation="vertical", im_kw=None):
+    def plot(
+        self, ax=None, *, cmap="viridis", colorbar=True, xticks_rotation="vertical", im_kw=None
+    ):
         """Draw the heatmap.
 
         Parameters
@@ -188,7 +190,8 @@ class AttentionHeatmapDisplay:
         # A column does not pair with itself: leave the diagonal blank
         # rather than a 0 that reads as "no attention".
         np.fill_diagonal(attention, np.nan)
-        self.im_ = ax.imshow(attention, **{"cmap": cmap, "interpolation": "nearest", **(im_kw or {})})
+        im_kw = {"cmap": cmap, "interpolation": "nearest", **(im_kw or {})}
+        self.im_ = ax.imshow(attention, **im_kw)
         self.colorbar_ = fig.colorbar(self.im_, ax=ax, label="mean attention") if colorbar else None
         ticks = np.arange(len(self.feature_names))
         ax.set_xticks(ticks, labels=self.feature_names, rotation=xticks_rotation)
@@ -383,5 +386,7 @@ def _output_column(afm, explanation, output):
             )
         return matches[0]
     if not (isinstance(output, (int, np.integer)) and 0 <= output < len(output_names)):
-        raise ValueError(f"output must be a target index in [0, {len(output_names)}), got {output!r}.")
+        raise ValueError(
+            f"output must be a target index in [0, {len(output_names)}), got {output!r}."
+        )
     return int(output)
