@@ -180,6 +180,8 @@ from sklearn_afm._model import AFMNetwork
 rng = np.random.RandomState(0)
 indices = rng.randint(0, 20, size=(16, 6)).astype("int32")
 values = (rng.rand(16, 6) * (rng.rand(16, 6) < 0.7)).astype("float32")
+# Backend tensors, as the engine passes: only a layer's __call__ converts arrays.
+indices, values = keras.ops.convert_to_tensor(indices), keras.ops.convert_to_tensor(values)
 network = AFMNetwork(n_features=20, n_outputs=2, embedding_size=4, attention_size=3, seed=0)
 network.build(None)
 network.set_weights([rng.normal(size=w.shape).astype("float32") for w in network.get_weights()])
