@@ -41,6 +41,8 @@ _MANIFEST = "estimator.json"
 _ARRAY_NAME = re.compile(r"arrays/\d+\.npy")
 # Scalar kinds that may appear in a file: bool, signed/unsigned int, float.
 _SCALAR_KINDS = "biuf"
+# What an array of Python objects (category labels, column names) may hold.
+_PLAIN_SCALARS = (str, int, float, bool, np.generic, type(None))
 # Attribute names a file may set: identifiers, dunder names excluded.
 _ATTRIBUTE_NAME = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*")
 
@@ -154,13 +156,13 @@ class _Writer:
 
     def _encode_array(self, array, where):
         if array.dtype.kind == "O":
-            items = [self.encode(v, f"{where}[{i}]") for i, v in enumerate(array.ravel())]
-            for item, value in zip(items, array.ravel()):
-                if isinstance(item, (dict, list)) and not isinstance(value, np.generic):
+            for value in array.ravel():
+                if not isinstance(value, _PLAIN_SCALARS):
                     raise TypeError(
                         f"{where} is an object array holding a {type(value).__name__}; the "
                         "sklearn_afm file format stores only numbers and strings there."
                     )
+            items = [self.encode(v, f"{where}[{i}]") for i, v in enumerate(array.ravel())]
             return {"__kind__": "object_array", "shape": list(array.shape), "items": items}
         if array.dtype.kind not in _SCALAR_KINDS + "U":
             raise TypeError(
@@ -304,7 +306,7 @@ class _Reader:
 
     def _decode_object_array(self, value, where):
         items = [self.decode(v, f"{where}[{i}]") for i, v in enumerate(value["items"])]
-        if any(not isinstance(v, (str, int, float, bool, np.generic, type(None))) for v in items):
+        if any(not isinstance(v, _PLAIN_SCALARS) for v in items):
             self.fail(f"{where} is an object array with elements other than scalars.")
         array = np.empty(len(items), dtype=object)
         array[:] = items

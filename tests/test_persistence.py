@@ -187,6 +187,16 @@ def test_saving_a_parameter_that_is_not_data_fails_and_keeps_the_old_file(tmp_pa
     assert os.listdir(tmp_path) == ["model.afm"]
 
 
+def test_categories_that_are_not_numbers_or_strings_cannot_be_saved(tmp_path):
+    rng = np.random.RandomState(0)
+    days = pd.to_datetime(rng.choice(["2024-01-01", "2024-02-01"], 40))
+    frame = pd.DataFrame({"day": days, "v": rng.normal(size=40)})
+    model = AFMRegressor(max_iter=1, device="cpu").fit(frame, rng.normal(size=40))
+    with pytest.raises(TypeError, match=r"categories_\[0\] is an object array holding a Timestamp"):
+        model.save(tmp_path / "model.afm")
+    assert not list(tmp_path.iterdir())
+
+
 def test_loading_does_not_import_tensorflow(tmp_path, run_python):
     model, X = _fit("classifier", "categorical")
     model.save(tmp_path / "model.afm")
