@@ -104,7 +104,8 @@ def _helpers():
 
     from ._encoding import FeatureEncoder
 
-    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (FeatureEncoder, OrdinalEncoder)}
+    classes = (FeatureEncoder, OrdinalEncoder)
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -197,7 +198,9 @@ def save(estimator, file):
 
     name = type(estimator).__name__
     if name not in ESTIMATORS or type(estimator).__module__ != "sklearn_afm._estimators":
-        raise TypeError(f"save writes {', '.join(ESTIMATORS)}, not {type(estimator).__qualname__}.")
+        raise TypeError(
+            f"save writes {', '.join(ESTIMATORS)}, not {type(estimator).__qualname__}."
+        )
     params = estimator.get_params(deep=False)
     state = estimator.__getstate__()
     writer = _Writer()
@@ -400,7 +403,8 @@ def load(file):
                 f"{source} is a zip archive but not a sklearn_afm model file (it has no "
                 f"{_MANIFEST})."
             ) from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+                RecursionError) as error:
             raise ValueError(
                 f"{source} is a truncated or corrupted sklearn_afm model file ({error})."
             ) from None
