@@ -223,6 +223,14 @@ class Engine:
 
         from ._model import AFMNetwork
 
+        if keras.config.backend() != "tensorflow":
+            # The steps below are TensorFlow code; on another backend the
+            # layers hold arrays they cannot trace, and fail deep inside.
+            raise RuntimeError(
+                "sklearn_afm's estimators train and predict with TensorFlow, but Keras "
+                f"runs on {keras.config.backend()!r}; set KERAS_BACKEND=tensorflow before "
+                "Keras is imported."
+            )
         self.loss = loss
         self.placement = device
         if isinstance(device, str):

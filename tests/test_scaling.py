@@ -204,3 +204,23 @@ def test_network_forward_pass_matches_tensorflow_on_other_backends(run_python, b
         np.testing.assert_allclose(
             results[backend][key], results["tensorflow"][key], rtol=1e-5, atol=1e-6
         )
+
+
+def test_estimators_refuse_another_keras_backend_clearly(run_python):
+    pytest.importorskip("jax")
+    out = run_python(
+        """
+        import os
+
+        os.environ["KERAS_BACKEND"] = "jax"
+        import numpy as np
+
+        from sklearn_afm import AFMClassifier
+
+        try:
+            AFMClassifier(max_iter=1).fit(np.eye(4), [0, 1, 0, 1])
+        except RuntimeError as error:
+            print(error)
+        """
+    )
+    assert "runs on 'jax'; set KERAS_BACKEND=tensorflow" in out
