@@ -1299,7 +1299,8 @@ class AFMRegressor(RegressorMixin, BaseAFM):
     def _output_units(self, bias, linear, interactions):
         # The network predicts standardised targets: scale every term back,
         # and the mean belongs to no feature.
-        return bias * self._y_scale + self._y_mean, linear * self._y_scale, interactions * self._y_scale
+        scale = self._y_scale
+        return bias * scale + self._y_mean, linear * scale, interactions * scale
 
     def _output_names(self):
         if self._y_ndim == 1:
