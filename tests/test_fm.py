@@ -11,7 +11,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 def fm_reference(network, X):
-    """FM output of dense rows by a plain loop: w0 + sum w_i x_i + P^T sum_{i<j} (v_i*v_j) x_i x_j."""
+    """FM output of dense rows, by a loop: w0 + sum w_i x_i + P^T sum_{i<j} v_i*v_j x_i x_j."""
     V = network.embeddings.get_weights()[0].astype(np.float64)
     w = network.linear.get_weights()[0].astype(np.float64)
     P, w0 = (a.astype(np.float64) for a in network.projection.get_weights())
