@@ -401,6 +401,11 @@ class BaseAFM(BaseEstimator):
                 )
             network_params = self._network_config
             engine = self._get_engine()
+            from ._engine import resolve_device
+
+            if engine.placement != resolve_device(self.device):
+                # device was changed between fits: continue on the new devices.
+                engine = self._new_engine(network_params, self._weights, self._optimizer_state)
         else:
             network_params = {**network_params, "seed": network_seed}
             engine = self._new_engine(network_params)

@@ -139,6 +139,10 @@ for name, device in [("one", "cpu:0"), ("two", ["cpu:0", "cpu:1"])]:
     clf = AFMClassifier(device=device, **params).fit(X_train, y_train)
     auc[name] = roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1])
 replicas = clf._engine.strategy.num_replicas_in_sync
+
+# Moving a fitted model onto the two devices between fits.
+moving = AFMClassifier(device="cpu", warm_start=True, **params).fit(X_train, y_train)
+moved_to = moving.set_params(device=["cpu:0", "cpu:1"], max_iter=1).fit(X_train, y_train).device_
 copies = clf._engine.network.embeddings.embeddings.value.values
 restored = pickle.loads(pickle.dumps(clf))
 print(json.dumps({
@@ -147,6 +151,7 @@ print(json.dumps({
     "moved": moved,
     "auc": auc,
     "device_": clf.device_,
+    "moved_to": moved_to,
     "replicas": replicas,
     "copies": [c.device.rsplit("/", 1)[-1] for c in copies],
     "copies_equal": bool(np.array_equal(copies[0].numpy(), copies[1].numpy())),
@@ -159,7 +164,7 @@ def test_data_parallel_training_on_two_logical_cpus(run_python):
     result = json.loads(run_python(DATA_PARALLEL).strip().splitlines()[-1])
     assert result["placed"] == ["device:CPU:0", "device:CPU:1"]
     assert result["replicas"] == 2
-    assert result["device_"] == ["/CPU:0", "/CPU:1"]
+    assert result["device_"] == result["moved_to"] == ["/CPU:0", "/CPU:1"]
     # Every weight has a synchronised copy on each device.
     assert result["copies"] == ["device:CPU:0", "device:CPU:1"] and result["copies_equal"]
     assert result["moved"] and result["same_updates"], result
