@@ -67,7 +67,10 @@ def import_tensorflow():
             if not _CONFIGURED:
                 try:
                     for gpu in tf.config.list_physical_devices("GPU"):
-                        tf.config.experimental.set_memory_growth(gpu, True)
+                        # A GPU the user split into logical devices keeps
+                        # their memory limits (TensorFlow refuses both).
+                        if tf.config.get_logical_device_configuration(gpu) is None:
+                            tf.config.experimental.set_memory_growth(gpu, True)
                     threads = thread_budget()
                     # A bound the user gave TensorFlow before its first op prevails.
                     if threads and not tf.config.threading.get_intra_op_parallelism_threads():
