@@ -175,6 +175,7 @@ class BaseAFM(BaseEstimator):
         "_network_config",
         "_weights",
         "_optimizer_state",
+        "_optimizer_config",
         "_random_state",
         "_attention_totals",
         "attention_weights_",
@@ -186,7 +187,9 @@ class BaseAFM(BaseEstimator):
     def __getstate__(self):
         from . import __version__
 
-        state = super().__getstate__()
+        # A copy: object.__getstate__ returns the live __dict__, which pickling
+        # must not change.
+        state = dict(super().__getstate__())
         # The engine holds TensorFlow objects tied to this process; the saved
         # weights and optimizer state are enough to rebuild it anywhere.
         state.pop("_engine", None)
@@ -308,14 +311,16 @@ class BaseAFM(BaseEstimator):
 
     # -- engine -----------------------------------------------------------------------
 
-    def _new_engine(self, network_params, weights=None, optimizer_state=None):
+    def _optimizer_params(self):
+        return {"solver": self.solver, "learning_rate": float(self.learning_rate_init)}
+
+    def _new_engine(self, network_params, optimizer_params, weights=None, optimizer_state=None):
         from ._engine import Engine, resolve_device
 
         return Engine(
             network_params,
             loss=self._loss,
-            solver=self.solver,
-            learning_rate=float(self.learning_rate_init),
+            **optimizer_params,
             device=resolve_device(self.device),
             weights=weights,
             optimizer_state=optimizer_state,
@@ -328,8 +333,13 @@ class BaseAFM(BaseEstimator):
             with _ENGINE_LOCK:
                 engine = self.__dict__.get("_engine")
                 if engine is None:
+                    # The optimizer the saved state belongs to, whatever the
+                    # parameters say now.
                     engine = self._new_engine(
-                        self._network_config, self._weights, self._optimizer_state
+                        self._network_config,
+                        self._optimizer_config,
+                        self._weights,
+                        self._optimizer_state,
                     )
                     self._engine = engine
         return engine
@@ -392,6 +402,7 @@ class BaseAFM(BaseEstimator):
         train_weight = (sample_weight * (train_rows.shape[0] / weight_sum)).astype(np.float32)
 
         network_params = self._network_params()
+        optimizer_config = self._optimizer_params()
         if warm:
             changed = [k for k in network_params if network_params[k] != self._network_config[k]]
             if changed:
@@ -403,12 +414,18 @@ class BaseAFM(BaseEstimator):
             engine = self._get_engine()
             from ._engine import resolve_device
 
-            if engine.placement != resolve_device(self.device):
-                # device was changed between fits: continue on the new devices.
-                engine = self._new_engine(network_params, self._weights, self._optimizer_state)
+            # The optimizer's state belongs to the solver and learning rate that
+            # made it: when either changed, continue from the weights with a
+            # fresh optimizer (as MLPClassifier's warm start does).
+            same_optimizer = self._optimizer_config == optimizer_config
+            if not same_optimizer or engine.placement != resolve_device(self.device):
+                optimizer_state = self._optimizer_state if same_optimizer else None
+                engine = self._new_engine(
+                    network_params, optimizer_config, self._weights, optimizer_state
+                )
         else:
             network_params = {**network_params, "seed": network_seed}
-            engine = self._new_engine(network_params)
+            engine = self._new_engine(network_params, optimizer_config)
             engine.network.feature_scale.assign(feature_scale(Xs))
         train_source = Xs
         if isinstance(Xs, FieldMatrix):
@@ -446,6 +463,7 @@ class BaseAFM(BaseEstimator):
         self._engine = engine
         self._random_state = rng
         self._network_config = network_params
+        self._optimizer_config = optimizer_config
         self._weights = engine.get_weights()
         self._optimizer_state = engine.get_optimizer_state()
         self.device_ = engine.placement

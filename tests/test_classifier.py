@@ -214,6 +214,42 @@ def test_pickled_estimator_continues_training_exactly(xor_data):
     assert copy.n_iter_ == clf.n_iter_ == 4
 
 
+
+def test_pickling_leaves_the_estimator_untouched(xor_data):
+    import pickle
+
+    X, y = xor_data
+    clf = AFMClassifier(max_iter=1, early_stopping=False, random_state=0).fit(X, y)
+    before = dict(clf.__dict__)
+    pickle.dumps(clf)
+    assert clf.__dict__.keys() == before.keys()
+    assert clf._engine is before["_engine"]
+
+
+@pytest.mark.parametrize("change", [{"solver": "sgd"}, {"learning_rate_init": 1e-9}])
+@pytest.mark.parametrize("round_trip", [False, True])
+def test_warm_start_with_another_optimizer_starts_it_afresh(xor_data, change, round_trip):
+    """A changed solver or learning rate applies to the continued fit (as in
+    MLPClassifier), before and after a pickle round trip, instead of meeting
+    the previous optimizer's state."""
+    import pickle
+
+    X, y = xor_data
+    clf = AFMClassifier(max_iter=2, warm_start=True, early_stopping=False, random_state=0)
+    clf.fit(X, y)
+    if round_trip:
+        clf = pickle.loads(pickle.dumps(clf))
+    before = clf.predict_proba(X)
+    clf.set_params(**change).fit(X, y)
+    assert clf.n_iter_ == 4
+    after = clf.predict_proba(X)
+    if "learning_rate_init" in change:
+        # A learning rate of 1e-9 barely moves the weights: the new rate is used.
+        np.testing.assert_allclose(after, before, atol=1e-5)
+    else:
+        assert not np.allclose(after, before)
+
+
 def test_fit_and_predict_print_nothing_on_a_cpu_machine():
     """TensorFlow's native start-up and runtime logs do not reach the user."""
     from sklearn_afm._engine import import_tensorflow
