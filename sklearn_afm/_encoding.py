@@ -218,10 +218,43 @@ class FeatureEncoder:
             values[:, numeric] = _numeric_values(X, numeric, feature_names)
             ids[:, numeric] = self.offsets_[numeric]
         if categorical.size:
-            values_, missing = _categorical_values(X, categorical)
-            codes = self.ordinal_.transform(values_).astype(np.int64)
+            codes = self._category_codes(X)
             unknown = self.unknown_ids_[categorical]
-            known = self.offsets_[categorical] + codes
-            known = np.where(codes == _UNKNOWN, unknown, known)
-            ids[:, categorical] = np.where(missing, unknown + 1, known)
+            ids[:, categorical] = np.select(
+                [codes == _UNKNOWN, codes == _MISSING],
+                [unknown, unknown + 1],
+                self.offsets_[categorical] + codes,
+            )
         return FieldMatrix(ids, values, self.n_features_, unknown_ids=self.unknown_ids_)
+
+    def _category_codes(self, X):
+        """Position of each categorical value among its column's ``categories_``.
+
+        Unknown categories are ``_UNKNOWN`` and missing values ``_MISSING``.
+        Columns of pandas' ``category`` dtype already hold integer codes: only
+        their few categories are looked up, which is over ten times faster
+        than OrdinalEncoder on each value (it dominated predicting on such
+        frames).
+        """
+        categorical = self._categorical
+        codes = np.empty((X.shape[0], categorical.size), dtype=np.int64)
+        slow = []
+        for c, position in enumerate(categorical):
+            column = X.iloc[:, position] if hasattr(X, "iloc") else None
+            if not isinstance(getattr(column, "dtype", None), pd.CategoricalDtype):
+                slow.append(c)
+                continue
+            # pandas codes a missing value -1; categories never hold one.
+            lookup = pd.Index(self.categories_[c], dtype=object).get_indexer(
+                column.cat.categories.astype(object)
+            )
+            lookup = np.append(np.where(lookup < 0, _UNKNOWN, lookup), _MISSING)
+            codes[:, c] = lookup[column.cat.codes.to_numpy()]
+        if slow:
+            # OrdinalEncoder keeps its columns in fit order: give it all of
+            # them, and keep the results of the columns that need it.
+            values, missing = _categorical_values(X, categorical)
+            encoded = self.ordinal_.transform(values).astype(np.int64)
+            encoded[missing] = _MISSING
+            codes[:, slow] = encoded[:, slow]
+        return codes

@@ -387,6 +387,41 @@ def test_missing_value_unseen_in_training_does_not_crash(abc_model, missing, dty
     np.testing.assert_allclose(proba[1], expected[0], atol=1e-7)
 
 
+
+@pytest.mark.parametrize("fit_as_category", [False, True])
+def test_category_dtype_columns_encode_like_the_same_values_as_objects(fit_as_category):
+    """The codes of pandas' category columns are mapped straight to feature
+    ids; unknown categories, missing values, integer and string categories
+    and a mix with object columns must give exactly OrdinalEncoder's ids."""
+    from sklearn_afm._encoding import FeatureEncoder
+
+    def frame(seed, more):
+        rng = np.random.RandomState(seed)
+        a = rng.choice(["x", "y", "z", *more], 400).astype(object)
+        a[rng.rand(400) < 0.1] = None
+        return pd.DataFrame(
+            {
+                "a": a,
+                "b": rng.choice([1, 2, 40, *(99 for _ in more)], 400),
+                "num": rng.normal(size=400),
+                "c": rng.choice(["p", "q"], 400),
+            }
+        )
+
+    as_category = {"a": "category", "b": "category", "c": "category"}
+    train, test = frame(0, []), frame(1, ["w"])
+    encoder = FeatureEncoder(np.array([True, True, False, True]))
+    encoder.fit(train.astype(as_category) if fit_as_category else train)
+    names = list(test.columns)
+    expected = encoder.transform(test, names).ids
+    for variant in (test.astype(as_category), test.astype({"a": "category"})):
+        np.testing.assert_array_equal(encoder.transform(variant, names).ids, expected)
+    # The test frame really holds unknown and missing values.
+    assert (expected[:, 0] == encoder.unknown_ids_[0]).any()
+    assert (expected[:, 0] == encoder.unknown_ids_[0] + 1).any()
+    assert (expected[:, 1] == encoder.unknown_ids_[1]).any()
+
+
 def test_nan_in_numeric_column_is_an_error_naming_the_column(abc_frame, abc_model):
     X, y = abc_frame
     bad = X.copy()
