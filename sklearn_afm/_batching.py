@@ -195,6 +195,31 @@ def _compact_batch(sub, ids=None):
     return indices, values
 
 
+# Inference keeps no activations for a backward pass, so it can take more
+# rows per step than training (fewer steps, less per-step overhead): up to
+# MAX_PREDICTION_ROWS, as long as one (pairs, rows, embedding) tensor stays
+# within PREDICTION_BUDGET float32 values (32 MiB).
+PREDICTION_BUDGET = 2**23
+MAX_PREDICTION_ROWS = 4096
+
+
+def prediction_batch_size(X, batch_size, embedding_size):
+    """Return the rows per batch for inference on ``X``: at least ``batch_size``.
+
+    Parameters
+    ----------
+    X : ndarray, scipy.sparse.csr_array or FieldMatrix
+    batch_size : int
+        The training batch size, the floor.
+    embedding_size : int
+    """
+    widest = np.diff(X.indptr).max(initial=0) if sp.issparse(X) else X.shape[1]
+    width = _padded_width(widest, X.shape[1])
+    pairs = max(width * (width - 1) // 2, 1)
+    rows = min(PREDICTION_BUDGET // (pairs * embedding_size), MAX_PREDICTION_ROWS)
+    return int(max(batch_size, rows))
+
+
 def iter_batches(rows, batch_size):
     """Yield the row selections of consecutive batches.
 

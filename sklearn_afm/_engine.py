@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ._batching import iter_batches, make_batch
+from ._batching import iter_batches, make_batch, prediction_batch_size
 
 _CONFIGURE_LOCK = threading.Lock()
 _CONFIGURED = False
@@ -366,8 +366,11 @@ class Engine:
         """Return the network's raw outputs, shape (n_rows, n_outputs).
 
         ``rows`` selects (and orders) the rows to predict; all rows when None.
+        ``batch_size`` is the training batch size: narrow rows are predicted
+        in larger batches (see :func:`~sklearn_afm._batching.prediction_batch_size`).
         """
         outputs = []
+        batch_size = prediction_batch_size(X, batch_size, self.network.embedding_size)
         with self.tf.device(self.device):
             for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
                 indices, values = make_batch(X, batch)

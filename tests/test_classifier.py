@@ -145,9 +145,13 @@ def test_fit_and_predict_stream_batches(xor_data, monkeypatch):
         return indices, values
 
     monkeypatch.setattr("sklearn_afm._engine.make_batch", spy)
-    clf = AFMClassifier(max_iter=2, batch_size=100, random_state=0).fit(X, y)
-    clf.predict(X)
+    clf = AFMClassifier(max_iter=2, batch_size=100, early_stopping=False, random_state=0)
+    clf.fit(X, y)
     assert max(sizes) == 100 and len(sizes) > 20
+    # Prediction takes larger batches of these narrow rows, but still streams.
+    sizes.clear()
+    clf.predict(np.tile(X, (10, 1)))
+    assert max(sizes) == batching.MAX_PREDICTION_ROWS and len(sizes) > 1
 
 
 def test_device_is_recorded_and_cpu_fit_is_silent(xor_data):

@@ -541,6 +541,36 @@ def test_padded_width_is_small_and_capped():
     assert make_batch(as_row_source(sp.csr_array(X)), slice(0, 2))[0].shape[1] == 9
 
 
+
+def test_prediction_batches_grow_for_narrow_rows_only():
+    from sklearn_afm._batching import MAX_PREDICTION_ROWS, prediction_batch_size
+
+    narrow = np.ones((10, 10), dtype=np.float32)
+    assert prediction_batch_size(narrow, 256, 16) == MAX_PREDICTION_ROWS
+    # 200 columns make 19,900 pairs: a 4096-row batch would hold 1.3 G values.
+    assert prediction_batch_size(np.ones((10, 200), dtype=np.float32), 256, 16) == 256
+    # Sparse rows count by their non-zeros, not by the columns.
+    columns = np.random.RandomState(0).choice(10_000, size=(50, 5))
+    wide_sparse = as_row_source(
+        sp.csr_array((np.ones(250), columns.ravel(), np.arange(0, 251, 5)), shape=(50, 10_000))
+    )
+    assert prediction_batch_size(wide_sparse, 256, 16) == MAX_PREDICTION_ROWS
+    # Never below the training batch size.
+    assert prediction_batch_size(narrow, 10_000, 16) == 10_000
+
+
+def test_predictions_do_not_depend_on_the_batch_size():
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(5000, 6)).astype(np.float32)
+    engine = Engine(
+        dict(n_features=6, n_outputs=1, embedding_size=8, attention_size=4, seed=0),
+        loss="binary", solver="adam", learning_rate=0.05, device="/CPU:0",
+    )
+    large = engine.predict(X, 256)
+    small = np.concatenate([engine.predict(X[i : i + 100], 100) for i in range(0, 5000, 100)])
+    np.testing.assert_allclose(large, small, rtol=1e-5, atol=1e-6)
+
+
 # -- 5. training learns a pairwise interaction -----------------------------------------
 
 
