@@ -213,7 +213,12 @@ def prediction_batch_size(X, batch_size, embedding_size):
         The training batch size, the floor.
     embedding_size : int
     """
-    widest = np.diff(X.indptr).max(initial=0) if sp.issparse(X) else X.shape[1]
+    if sp.issparse(X):
+        widest = np.diff(X.indptr).max(initial=0)
+    elif isinstance(X, FieldMatrix):
+        widest = X.ids.shape[1]  # one entry per column; shape[1] counts feature ids
+    else:
+        widest = X.shape[1]
     width = _padded_width(widest, X.shape[1])
     pairs = max(width * (width - 1) // 2, 1)
     rows = min(PREDICTION_BUDGET // (pairs * embedding_size), MAX_PREDICTION_ROWS)

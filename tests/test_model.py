@@ -555,6 +555,11 @@ def test_prediction_batches_grow_for_narrow_rows_only():
         sp.csr_array((np.ones(250), columns.ravel(), np.arange(0, 251, 5)), shape=(50, 10_000))
     )
     assert prediction_batch_size(wide_sparse, 256, 16) == MAX_PREDICTION_ROWS
+    # Categorical data: one entry per column, however many categories.
+    from sklearn_afm._batching import FieldMatrix
+
+    fields = FieldMatrix(np.zeros((10, 10), dtype=np.int32), narrow, n_features=5000)
+    assert prediction_batch_size(fields, 256, 16) == MAX_PREDICTION_ROWS
     # Never below the training batch size.
     assert prediction_batch_size(narrow, 10_000, 16) == 10_000
 
