@@ -787,8 +787,9 @@ _PARAMETERS_DOC = """
     learning_rate_init : float, default=0.01
         Learning rate of the optimizer.
     batch_size : int, default=256
-        Rows per minibatch (capped at the number of training rows).  Also the
-        number of rows per batch at prediction time.
+        Rows per minibatch (capped at the number of training rows).  Prediction
+        takes batches of at least as many rows, up to 4096 when the rows have
+        few non-zero features (there is no backward pass to keep in memory).
     max_iter : int, default=100
         Maximum number of epochs (passes over the training data) of ``fit``.
     early_stopping : "auto" or bool, default="auto"
