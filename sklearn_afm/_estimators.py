@@ -201,8 +201,19 @@ class BaseAFM(BaseEstimator):
 
         state = dict(state)
         check_version(type(self).__name__, state.pop("_sklearn_afm_version", None))
+        self._complete_state(state, state)
         self._check_state(state, "the pickle")
         super().__setstate__(state)
+
+    @staticmethod
+    def _complete_state(state, params):
+        """Add to ``state`` the fitted state that earlier 0.1.0 builds did not record."""
+        if "_optimizer_state" in state and "_optimizer_config" not in state:
+            # The optimizer then always had the parameters' settings.
+            state["_optimizer_config"] = {
+                "solver": params["solver"],
+                "learning_rate": float(params["learning_rate_init"]),
+            }
 
     @classmethod
     def _check_state(cls, state, source):

@@ -443,6 +443,7 @@ def load(file):
         estimator._validate_params()
     except ValueError as error:
         reader.fail(str(error))
+    cls._complete_state(fitted, params)
     cls._check_state(fitted, source)
     estimator.__dict__.update(fitted)
     return estimator

@@ -254,6 +254,25 @@ def test_warm_start_with_another_optimizer_starts_it_afresh(xor_data, change, ro
         assert not np.allclose(after, before)
 
 
+
+def test_pickle_without_the_optimizer_settings_still_loads_and_continues(xor_data):
+    """Pickles of earlier 0.1.0 builds lack _optimizer_config: they load, and
+    continue with the optimizer their parameters name."""
+    import pickle
+
+    X, y = xor_data
+    clf = AFMClassifier(max_iter=2, warm_start=True, early_stopping=False, random_state=0)
+    clf.fit(X, y)
+    state = clf.__getstate__()
+    del state["_optimizer_config"]
+    old = AFMClassifier.__new__(AFMClassifier)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    old.fit(X, y)
+    clf.fit(X, y)
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+
+
 def test_fit_and_predict_print_nothing_on_a_cpu_machine():
     """TensorFlow's native start-up and runtime logs do not reach the user."""
     from sklearn_afm._engine import import_tensorflow
