@@ -362,6 +362,19 @@ class Engine:
                 total += float(loss) * indices.shape[0]
         return total / len(order)
 
+    def _outputs(self, name, X, batch_size, rows=None):
+        """Yield ``(indices, values, outputs)`` of the step ``name`` for consecutive batches.
+
+        ``rows`` selects (and orders) the rows; all rows when None.  The
+        outputs are numpy arrays, in the step's structure.
+        """
+        tf = self.tf
+        with tf.device(self.device):
+            for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
+                indices, values = make_batch(X, batch)
+                outputs = self._step(name, indices.shape[1])(indices, values)
+                yield indices, values, tf.nest.map_structure(lambda t: t.numpy(), outputs)
+
     def predict(self, X, batch_size, rows=None):
         """Return the network's raw outputs, shape (n_rows, n_outputs).
 
@@ -369,12 +382,8 @@ class Engine:
         ``batch_size`` is the training batch size: narrow rows are predicted
         in larger batches (see :func:`~sklearn_afm._batching.prediction_batch_size`).
         """
-        outputs = []
         batch_size = prediction_batch_size(X, batch_size, self.network.embedding_size)
-        with self.tf.device(self.device):
-            for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
-                indices, values = make_batch(X, batch)
-                outputs.append(self._step("predict", indices.shape[1])(indices, values).numpy())
+        outputs = [out for _, _, out in self._outputs("predict", X, batch_size, rows)]
         return np.concatenate(outputs).astype(np.float64, copy=False)
 
     def attention(self, X, batch_size):
@@ -384,11 +393,7 @@ class Engine:
         ``(first[p], second[p]) = numpy.triu_indices(k, 1)``; the feature ids in
         those slots are in ``indices``.
         """
-        with self.tf.device(self.device):
-            for batch in iter_batches(X.shape[0], batch_size):
-                indices, values = make_batch(X, batch)
-                attention = self._step("attention", indices.shape[1])(indices, values)
-                yield indices, values, attention.numpy()
+        return self._outputs("attention", X, batch_size)
 
     def contributions(self, X, batch_size):
         """Yield ``(indices, values, bias, linear, interactions, attention)`` per batch of ``X``.
@@ -396,8 +401,5 @@ class Engine:
         The terms are those of :meth:`sklearn_afm._model.AFMNetwork.contributions`,
         as numpy arrays, for consecutive batches of rows.
         """
-        with self.tf.device(self.device):
-            for batch in iter_batches(X.shape[0], batch_size):
-                indices, values = make_batch(X, batch)
-                terms = self._step("contributions", indices.shape[1])(indices, values)
-                yield (indices, values, *(term.numpy() for term in terms))
+        for indices, values, terms in self._outputs("contributions", X, batch_size):
+            yield (indices, values, *terms)
