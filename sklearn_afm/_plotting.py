@@ -46,13 +46,6 @@ def _final_estimator(estimator):
     return afm
 
 
-def _feature_names(afm):
-    names = getattr(afm, "feature_names_in_", None)
-    if names is None:
-        names = [f"x{j}" for j in range(afm.n_features_in_)]
-    return np.asarray(names, dtype=object)
-
-
 class AttentionHeatmapDisplay:
     """Heatmap of the mean attention an AFM gives to each pair of columns.
 
@@ -148,7 +141,7 @@ class AttentionHeatmapDisplay:
                 "attention_weights_ is None: the estimator had more than 4096 columns. Use "
                 "categorical_features (one column per field) or explain(X) on rows of interest."
             )
-        names = _feature_names(afm)
+        names = np.asarray(afm._column_names(), dtype=object)
         if features is None:
             if not (isinstance(max_features, (int, np.integer)) and max_features >= 2):
                 raise ValueError(f"max_features must be an integer >= 2, got {max_features!r}.")
