@@ -252,6 +252,7 @@ def test_warm_start_with_another_optimizer_starts_it_afresh(xor_data, change, ro
         np.testing.assert_allclose(after, before, atol=1e-5)
     else:
         assert not np.allclose(after, before)
+        assert type(clf._engine.optimizer).__name__ == "SGD"
 
 
 
