@@ -26,18 +26,16 @@ import argparse
 import os
 import platform
 import resource
-import shlex
 import sys
 import threading
 import time
 import warnings
 
 import numpy as np
-from _machine import machine_facts
+from _machine import REPO_ROOT, command_line, machine_facts
 import scipy.sparse as sp
 
 # Benchmark the checkout this file lives in, not some installed copy.
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 import sklearn_afm  # noqa: E402
@@ -344,7 +342,7 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="run fit under cProfile")
     args = parser.parse_args(argv)
 
-    command = shlex.join(getattr(sys, "orig_argv", [sys.executable] + sys.argv))
+    command = command_line()
     print(f"command: {command}")
     print(f"sklearn_afm {sklearn_afm.__version__} from {os.path.dirname(sklearn_afm.__file__)}")
 

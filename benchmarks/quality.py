@@ -29,7 +29,6 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,9 +41,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import REPO_ROOT, machine_facts
 
-from _machine import machine_facts  # noqa: E402
+# Measure the checkout this file lives in, not some installed copy.
+sys.path.insert(0, REPO_ROOT)
 
 from sklearn_afm import AFMClassifier, load_telco_churn  # noqa: E402
 
