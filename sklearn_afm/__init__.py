@@ -15,7 +15,7 @@ _LAZY = {
     "AFMRegressor": "._estimators",
     "load_telco_churn": ".datasets",
     "load": "._persistence",
-    "InconsistentVersionWarning": "._persistence",
+    "InconsistentVersionWarning": "._state",
     "AttentionHeatmapDisplay": ".inspection",
     "PairContributionDisplay": ".inspection",
 }

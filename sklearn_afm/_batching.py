@@ -19,6 +19,13 @@ whole data set: batches are cut from the source one at a time.
 import numpy as np
 import scipy.sparse as sp
 
+# Share of categorical entries that training batches replace by their
+# column's "unknown" or "missing" feature (half each), so that unseen
+# categories, and missing values in a column that had none in training, meet
+# an embedding that was trained (as an average category), not one left at its
+# random initial value.
+STAND_IN_RATE = 0.01
+
 
 def _padded_width(max_nnz, n_features):
     """Return the padded width for a batch whose longest row has ``max_nnz`` entries.
@@ -81,6 +88,18 @@ class FieldMatrix:
         return FieldMatrix(
             self.ids, self.values, self.shape[1], self.unknown_ids, rate, random_state
         )
+
+
+def training_source(X, random_state):
+    """Return the row source that training batches are cut from.
+
+    A :class:`FieldMatrix` gets its unknown/missing stand-ins at
+    :data:`STAND_IN_RATE`, drawn from ``random_state`` as batches are cut;
+    other sources are returned as they are.
+    """
+    if isinstance(X, FieldMatrix):
+        return X.with_stand_ins(STAND_IN_RATE, random_state)
+    return X
 
 
 def as_row_source(X):

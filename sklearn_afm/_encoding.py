@@ -18,13 +18,6 @@ from ._batching import FieldMatrix
 # OrdinalEncoder codes for the two extra features of a categorical column.
 _UNKNOWN, _MISSING = -1, -2
 
-# Share of categorical entries that training batches replace by their
-# column's "unknown" or "missing" feature (half each), so that unseen
-# categories, and missing values in a column that had none in training, meet
-# an embedding that was trained (as an average category), not one left at its
-# random initial value.
-STAND_IN_RATE = 0.01
-
 
 def resolve_categorical_features(categorical_features, X):
     """Return a boolean mask of the categorical columns of ``X``.
@@ -190,6 +183,11 @@ class FeatureEncoder:
         self.unknown_ids_ = np.full(sizes.shape[0], -1, dtype=np.int64)
         self.unknown_ids_[categorical] = self.offsets_[categorical] + sizes[categorical] - 2
         return self
+
+    def column_categories(self):
+        """Return the categories of each input column: None for numeric columns."""
+        categories = iter(self.categories_)
+        return [next(categories) if c else None for c in self.is_categorical]
 
     @staticmethod
     def _ordinal_encoder(categories):

@@ -1,176 +1,21 @@
 """Run an :class:`~sklearn_afm._model.AFMNetwork` on TensorFlow.
 
-Everything that touches TensorFlow lives here and is imported only when an
-estimator fits or predicts, so that ``import sklearn_afm`` stays light.  An
-:class:`Engine` owns one network, its optimizer and the compiled train and
+An :class:`Engine` owns one network, its optimizer and the compiled train and
 predict steps (one trace per padded width ``k``, see
-:mod:`sklearn_afm._batching`).  It is a cache: the estimator's persistent state
-is the list of weight arrays, from which an engine can always be rebuilt.
+:mod:`sklearn_afm._batching`), on the devices :mod:`sklearn_afm._runtime`
+resolved.  It is a cache: a fitted estimator's persistent state is plain
+arrays (:class:`~sklearn_afm._network.TrainedNetwork`), from which an engine
+can always be rebuilt.  The training loop (:mod:`sklearn_afm._training`)
+drives it through :meth:`Engine.train_epoch`, :meth:`Engine.predict`,
+:meth:`Engine.get_weights` and :meth:`Engine.set_weights` only.
 """
 
-import contextlib
-import os
-import re
-import sys
 import threading
 
 import numpy as np
 
 from ._batching import iter_batches, make_batch, prediction_batch_size
-
-_CONFIGURE_LOCK = threading.Lock()
-_CONFIGURED = False
-_STRATEGIES_LOCK = threading.Lock()
-_STRATEGIES = {}
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence writes to file descriptor 2 made by native code in the block.
-
-    TensorFlow's C++ runtime logs CUDA probing and build notes straight to the
-    process's stderr while it loads, through a logger that ignores
-    ``TF_CPP_MIN_LOG_LEVEL``; on a CPU-only machine none of it is actionable.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def import_tensorflow():
-    """Import TensorFlow, configuring the process once on first use.
-
-    GPU memory growth is enabled so that several estimators (or processes) can
-    share a GPU, and TensorFlow's thread pools are bounded by
-    :func:`thread_budget` so that parallel workers do not oversubscribe the
-    cores.  TensorFlow's start-up logs are silenced unless the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` to choose them.
-    """
-    global _CONFIGURED
-    if _CONFIGURED:
-        import tensorflow as tf
-
-        return tf
-    with _CONFIGURE_LOCK:
-        quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-        with _quiet_native_stderr() if quiet else contextlib.nullcontext():
-            if quiet:
-                os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-            import tensorflow as tf
-
-            if not _CONFIGURED:
-                try:
-                    for gpu in tf.config.list_physical_devices("GPU"):
-                        # A GPU the user split into logical devices keeps
-                        # their memory limits (TensorFlow refuses both).
-                        if tf.config.get_logical_device_configuration(gpu) is None:
-                            tf.config.experimental.set_memory_growth(gpu, True)
-                    threads = thread_budget()
-                    # A bound the user gave TensorFlow before its first op prevails.
-                    if threads and not tf.config.threading.get_intra_op_parallelism_threads():
-                        tf.config.threading.set_intra_op_parallelism_threads(threads)
-                        tf.config.threading.set_inter_op_parallelism_threads(threads)
-                except RuntimeError:
-                    # The runtime was already initialised by the user's own
-                    # TensorFlow code, whose settings then prevail.
-                    pass
-                _CONFIGURED = True
-    return tf
-
-
-def thread_budget():
-    """Return how many threads this process may use, or None when unbounded.
-
-    Inside a ``dask.distributed`` worker this is the worker's number of task
-    threads (``nthreads``): TensorFlow's thread pools are shared by the whole
-    process, so their bound is the cores the worker was given, not the
-    ``OMP_NUM_THREADS=1`` that dask sets for per-thread OpenMP pools.
-    Elsewhere it is ``OMP_NUM_THREADS`` when set, which joblib's process
-    workers (``cpu_count() // n_jobs``, or ``inner_max_num_threads``) and Ray's
-    workers (the task's ``num_cpus``) set.
-    """
-    distributed = sys.modules.get("distributed")
-    if distributed is not None:
-        try:
-            return int(distributed.get_worker().state.nthreads)
-        except ValueError:
-            pass  # not in a dask worker
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    return int(threads) if threads.isdigit() and int(threads) > 0 else None
-
-
-def resolve_device(device):
-    """Translate the ``device`` parameter into TensorFlow device names.
-
-    Parameters
-    ----------
-    device : str or list of str
-        "auto", "cpu", "gpu", "cpu:N", "gpu:N", or a list of "cpu:N" / "gpu:N"
-        names for data-parallel training.  "gpu" means every GPU.
-
-    Returns
-    -------
-    placement : str or tuple of str
-        One device name such as ``"/CPU:0"`` or ``"/GPU:1"``, or a tuple of
-        several (each a replica of :class:`Engine`).
-    """
-    tf = import_tensorflow()
-    if device == "auto":
-        return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
-    if device == "cpu":
-        return "/CPU:0"
-    if device == "gpu":
-        count = len(tf.config.list_physical_devices("GPU"))
-        if count == 0:
-            raise ValueError("device='gpu' was requested but TensorFlow sees no GPU.")
-        return "/GPU:0" if count == 1 else tuple(f"/GPU:{i}" for i in range(count))
-    names = [device] if isinstance(device, str) else list(device)
-    if not names:
-        raise ValueError("device is an empty list; name at least one device.")
-    placement = tuple(_device_name(tf, name) for name in names)
-    for i, name in enumerate(placement):
-        if name in placement[:i]:
-            raise ValueError(f"device lists {names[i]!r} twice.")
-    return placement[0] if len(placement) == 1 else placement
-
-
-def _device_name(tf, name):
-    """Return the TensorFlow name of one device "cpu:N" or "gpu:N", checking it exists."""
-    match = re.fullmatch(r"(cpu|gpu)(?::(\d+))?", name) if isinstance(name, str) else None
-    if match is None:
-        raise ValueError(
-            f"device {name!r} is not understood; use 'auto', 'cpu', 'gpu', 'cpu:N', "
-            "'gpu:N' or a list of 'cpu:N' / 'gpu:N' names."
-        )
-    kind, number = match.group(1).upper(), int(match.group(2) or 0)
-    # Logical devices: the CPU or a GPU may be split into several (see
-    # tf.config.set_logical_device_configuration).
-    count = len(tf.config.list_logical_devices(kind))
-    if number >= count:
-        raise ValueError(
-            f"device {name!r} was requested but TensorFlow sees {count} {kind} device(s)."
-        )
-    return f"/{kind}:{number}"
-
-
-def _mirrored_strategy(devices):
-    """Return this process's one MirroredStrategy over ``devices``.
-
-    Every MirroredStrategy numbers its collective operations from the same
-    keys, so two of them on the same devices mix up each other's all-reduces
-    (shape mismatch errors); engines share one instead.
-    """
-    tf = import_tensorflow()
-    with _STRATEGIES_LOCK:
-        if devices not in _STRATEGIES:
-            _STRATEGIES[devices] = tf.distribute.MirroredStrategy(list(devices))
-        return _STRATEGIES[devices]
+from ._runtime import import_tensorflow, mirrored_strategy
 
 
 def _per_sample_loss(kind, y, out):
@@ -203,12 +48,16 @@ class Engine:
     learning_rate : float
     device : str or tuple of str
         A TensorFlow device name, or several for data-parallel training; see
-        :func:`resolve_device`.
+        :func:`~sklearn_afm._runtime.resolve_device`.
     weights : list of ndarray, default=None
         Weights to start from; a fresh initialisation when None.
     optimizer_state : list of ndarray, default=None
         The optimizer's variables (step count, moments) to continue from, as
         returned by :meth:`get_optimizer_state`; a fresh optimizer when None.
+    feature_scale : ndarray of float32, shape (n_features,), default=None
+        The fixed multiplier of each feature's value (see
+        :func:`~sklearn_afm._batching.feature_scale`) for a fresh network;
+        ``weights`` already hold it.
     """
 
     def __init__(
@@ -220,6 +69,7 @@ class Engine:
         device,
         weights=None,
         optimizer_state=None,
+        feature_scale=None,
     ):
         self.tf = tf = import_tensorflow()
         import keras
@@ -241,7 +91,7 @@ class Engine:
             self.device = device
             scope = tf.device(device)
         else:
-            self.strategy = _mirrored_strategy(device)
+            self.strategy = mirrored_strategy(device)
             self.device = device[0]
             scope = self.strategy.scope()
         optimizers = {
@@ -254,6 +104,8 @@ class Engine:
             self.network.build(None)
             if weights is not None:
                 self.network.set_weights(weights)
+            elif feature_scale is not None:
+                self.network.feature_scale.assign(feature_scale)
             self.optimizer = optimizers[solver](learning_rate=learning_rate)
             self.optimizer.build(self.network.trainable_variables)
             if optimizer_state is not None:
@@ -265,6 +117,10 @@ class Engine:
     def get_weights(self):
         """Return the network's weights as a list of numpy arrays."""
         return self.network.get_weights()
+
+    def set_weights(self, weights):
+        """Replace the network's weights by a list of numpy arrays (as :meth:`get_weights`)."""
+        self.network.set_weights(weights)
 
     def get_optimizer_state(self):
         """Return the optimizer's variables as a list of numpy arrays."""

@@ -19,6 +19,52 @@ MAX_COLUMNS_FOR_ATTENTION_SUMMARY = 4096
 MAX_EXPLAIN_VALUES = 2**26
 
 
+def check_explain_size(n_samples, n_pairs, n_outputs):
+    """Refuse an explanation whose dense interaction terms would exceed :data:`MAX_EXPLAIN_VALUES`."""
+    size = n_samples * n_pairs * n_outputs
+    if size > MAX_EXPLAIN_VALUES:
+        raise ValueError(
+            f"explain would return {n_samples} samples x {n_pairs} column pairs x "
+            f"{n_outputs} outputs = {size} values, more than {MAX_EXPLAIN_VALUES}. Explain "
+            "fewer rows at a time, or give categorical data with categorical_features so "
+            "that each field is one column."
+        )
+
+
+def attention_table(names, weights, totals):
+    """Return the column pairs present in training with their mean attention, largest first.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Column names.
+    weights : ndarray of shape (n_columns, n_columns)
+        ``attention_weights_``.
+    totals : tuple of two ndarray
+        The running totals of :func:`add_pair_attention`; a pair is present
+        when its count is positive.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Columns ``feature_1``, ``feature_2`` and ``attention``.
+    """
+    import pandas as pd
+
+    first, second = np.triu_indices(len(names), 1)
+    present = totals[1][first, second] > 0
+    first, second = first[present], second[present]
+    names = np.asarray(names, dtype=object)
+    table = pd.DataFrame(
+        {
+            "feature_1": names[first],
+            "feature_2": names[second],
+            "attention": weights[first, second],
+        }
+    )
+    return table.sort_values("attention", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def _present_pairs(indices, values, attention, feature_columns, *per_pair):
     """Return (row, first column, second column, attention) of the pairs present in a batch.
 

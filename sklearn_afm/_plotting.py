@@ -34,7 +34,7 @@ def _axes(ax):
 
 def _final_estimator(estimator):
     """Return the AFM estimator at the end of ``estimator``, checked fitted."""
-    from ._estimators import BaseAFM
+    from ._base import BaseAFM
 
     afm = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(afm, BaseAFM):

@@ -48,7 +48,7 @@ TELCO_STRING_COLUMNS = [
 
 def _feature_ids(estimator, X):
     """Network feature id of each (row, column) entry of ``X`` (white box)."""
-    source = estimator._row_source(X, reset=False)
+    source = estimator._encode_fitted(X)
     assert isinstance(source, FieldMatrix)
     return source.ids
 
@@ -110,7 +110,7 @@ def test_telco_raw_dataframe_columns_and_network_size(telco):
     # One embedding row per category plus "unknown" and "missing" per
     # categorical column, one per numeric column; nothing one-hot.
     n_expected = 4 + sum(len(c) + 2 for c in clf.categories_ if c is not None)
-    assert clf._network_config["n_features"] == n_expected
+    assert clf._network.config["n_features"] == n_expected
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
 
@@ -155,7 +155,7 @@ def test_spec_forms_give_the_same_mask(spec):
     assert clf.categories_[0] is None and clf.categories_[2] is None
     assert list(clf.categories_[1]) == ["blue", "green", "red"]
     assert list(clf.categories_[3]) == ["circle", "square"]
-    assert clf._network_config["n_features"] == 1 + (3 + 2) + 1 + (2 + 2)
+    assert clf._network.config["n_features"] == 1 + (3 + 2) + 1 + (2 + 2)
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_integer_and_mask_specs_on_numpy_arrays():
         np.testing.assert_array_equal(clf.is_categorical_, [True, False])
         np.testing.assert_array_equal(clf.categories_[0], [0, 1, 2, 3])
         assert clf.categories_[1] is None
-        assert clf._network_config["n_features"] == (4 + 2) + 1
+        assert clf._network.config["n_features"] == (4 + 2) + 1
 
 
 def test_no_categorical_column_sets_none_attributes():
@@ -190,7 +190,7 @@ def test_no_categorical_column_sets_none_attributes():
         clf = AFMClassifier(categorical_features=spec, **QUICK).fit(X, y)
         assert clf.is_categorical_ is None
         assert clf.categories_ is None
-        assert clf._network_config["n_features"] == 3
+        assert clf._network.config["n_features"] == 3
 
 
 def test_none_spec_on_strings_raises():
@@ -261,7 +261,7 @@ def test_integer_codes_are_categories_not_magnitudes():
     numeric = AFMClassifier(categorical_features=None, **params).fit(X_train, y_train)
 
     np.testing.assert_array_equal(categorical.categories_[0], np.arange(7))
-    assert categorical._network_config["n_features"] == (7 + 2) + 1
+    assert categorical._network.config["n_features"] == (7 + 2) + 1
     acc_cat = accuracy_score(y_test, categorical.predict(X_test))
     acc_num = accuracy_score(y_test, numeric.predict(X_test))
     assert acc_cat > 0.95, acc_cat
@@ -476,7 +476,7 @@ def test_100k_categories_one_embedding_row_each_no_one_hot(monkeypatch):
     ).fit(X, y)
 
     assert len(clf.categories_[0]) == n
-    assert clf._network_config["n_features"] == (n + 2) + (3 + 2) + 1
+    assert clf._network.config["n_features"] == (n + 2) + (3 + 2) + 1
     assert seen
     for kind, ids, index_shape, value_shape in seen:
         assert kind is FieldMatrix
@@ -505,7 +505,7 @@ def test_100k_categories_given_up_front_without_dense_allocation():
         tracemalloc.stop()
 
     assert len(clf.categories_[0]) == n_categories
-    assert clf._network_config["n_features"] == (n_categories + 2) + 1
+    assert clf._network.config["n_features"] == (n_categories + 2) + 1
     assert np.isfinite(proba).all()
     # A (2000, 100000) one-hot would weigh at least 200 MB even as bool.
     assert peak < 150e6, peak
@@ -554,7 +554,7 @@ def test_categories_given_up_front(abc_frame):
     clf = AFMClassifier(categories=given, **QUICK).fit(X, y)
     assert clf.categories_[1] is None
     np.testing.assert_array_equal(clf.categories_[0], given[0])
-    assert clf._network_config["n_features"] == (4 + 2) + 1
+    assert clf._network.config["n_features"] == (4 + 2) + 1
 
     X_new = pd.DataFrame({"c": ["d", "e", "f", "a"], "z": [1.0] * 4})
     ids = _feature_ids(clf, X_new)
@@ -602,7 +602,7 @@ def test_pickle_round_trip_keeps_categorical_predictions(abc_frame):
     joblib.dump(clf, buffer)
     buffer.seek(0)
     for restored in (joblib.load(buffer), pickle.loads(pickle.dumps(clf))):
-        assert "_engine" not in restored.__dict__
+        assert restored._network._engine is None  # no TensorFlow object travelled
         np.testing.assert_array_equal(restored.is_categorical_, clf.is_categorical_)
         np.testing.assert_array_equal(restored.categories_[0], given[0])
         np.testing.assert_array_equal(restored.predict_proba(X_new), expected)
@@ -625,7 +625,7 @@ def test_regressor_with_categorical_column():
     np.testing.assert_array_equal(reg.is_categorical_, [True, False])
     assert sorted(reg.categories_[0]) == ["hi", "lo", "mid"]
     assert reg.categories_[1] is None
-    assert reg._network_config["n_features"] == (3 + 2) + 1
+    assert reg._network.config["n_features"] == (3 + 2) + 1
     assert r2_score(y, reg.predict(X)) > 0.8
     prediction = reg.predict(pd.DataFrame({"c": ["unseen", "other"], "z": [1.0, 1.0]}))
     assert np.isfinite(prediction).all()

@@ -225,9 +225,10 @@ def test_pickling_leaves_the_estimator_untouched(xor_data):
     X, y = xor_data
     clf = AFMClassifier(max_iter=1, early_stopping=False, random_state=0).fit(X, y)
     before = dict(clf.__dict__)
+    engine = clf._get_engine()
     pickle.dumps(clf)
     assert clf.__dict__.keys() == before.keys()
-    assert clf._engine is before["_engine"]
+    assert clf._get_engine() is engine
 
 
 @pytest.mark.parametrize("change", [{"solver": "sgd"}, {"learning_rate_init": 1e-9}])
@@ -252,7 +253,7 @@ def test_warm_start_with_another_optimizer_starts_it_afresh(xor_data, change, ro
         np.testing.assert_allclose(after, before, atol=1e-5)
     else:
         assert not np.allclose(after, before)
-        assert type(clf._engine.optimizer).__name__ == "SGD"
+        assert type(clf._get_engine().optimizer).__name__ == "SGD"
 
 
 
@@ -276,7 +277,7 @@ def test_pickle_without_the_optimizer_settings_still_loads_and_continues(xor_dat
 
 def test_fit_and_predict_print_nothing_on_a_cpu_machine():
     """TensorFlow's native start-up and runtime logs do not reach the user."""
-    from sklearn_afm._engine import import_tensorflow
+    from sklearn_afm._runtime import import_tensorflow
 
     if import_tensorflow().config.list_physical_devices("GPU"):
         pytest.skip("a GPU machine may log its devices")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sklearn_afm._engine import import_tensorflow
+from sklearn_afm._runtime import import_tensorflow
 
 tf = import_tensorflow()  # configures TensorFlow quietly before keras is imported
 
@@ -645,9 +645,9 @@ def test_classifier_learns_interaction_that_linear_model_cannot(xor_classifier):
 
 def test_classifier_decision_function_matches_reference(xor_classifier):
     clf, X, _ = xor_classifier
-    network = AFMNetwork(**clf._network_config)
+    network = AFMNetwork(**clf._network.config)
     network.build(None)
-    network.set_weights(clf._weights)
+    network.set_weights(clf._network.weights)
     weights = named_weights(network)
     X = X[:20].copy()
     X[::3, 2:] = 0  # some rows with fewer features
@@ -674,9 +674,9 @@ def test_multiclass_classifier_matches_reference():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(sp.csr_array(X), y)
-    network = AFMNetwork(**clf._network_config)
+    network = AFMNetwork(**clf._network.config)
     network.build(None)
-    network.set_weights(clf._weights)
+    network.set_weights(clf._network.weights)
     expected = reference(named_weights(network), X)
     got = clf.decision_function(X)
     assert got.shape == (30, 3)
@@ -762,9 +762,9 @@ def test_classifier_attention_summaries_match_network(xor_classifier):
     X[::4, 3] = 0
     X[1::4, 0] = 0
     X[2::7, :] = 0
-    network = AFMNetwork(**clf._network_config)
+    network = AFMNetwork(**clf._network.config)
     network.build(None)
-    network.set_weights(clf._weights)
+    network.set_weights(clf._network.weights)
     weights = named_weights(network)
     per_row = [reference_pair_attention(weights, x.astype(np.float64)) for x in X]
 

@@ -141,7 +141,7 @@ def test_partial_fit_after_fit_continues(xor_chunks):
     y = np.concatenate([c[1] for c in chunks])
     clf = AFMClassifier(max_iter=3, batch_size=50, early_stopping=False, random_state=0, **CPU)
     clf.fit(X, y)
-    curve, proba, weights = list(clf.loss_curve_), clf.predict_proba(X_test), clf._weights
+    curve, proba, weights = list(clf.loss_curve_), clf.predict_proba(X_test), clf._network.weights
 
     # A chunk holding only class 1: classes_ is kept, not re-learned.
     X1, y1 = chunks[1]
@@ -155,8 +155,8 @@ def test_partial_fit_after_fit_continues(xor_chunks):
     fresh = AFMClassifier(batch_size=50, random_state=0, **CPU).partial_fit(
         X1[y1 == 1], y1[y1 == 1], classes=[0, 1]
     )
-    moved = sum(np.abs(a - b).sum() for a, b in zip(clf._weights, weights))
-    fresh_distance = sum(np.abs(a - b).sum() for a, b in zip(fresh._weights, weights))
+    moved = sum(np.abs(a - b).sum() for a, b in zip(clf._network.weights, weights))
+    fresh_distance = sum(np.abs(a - b).sum() for a, b in zip(fresh._network.weights, weights))
     assert moved < fresh_distance / 5
 
 

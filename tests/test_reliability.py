@@ -237,7 +237,7 @@ def _public_state(model, X):
         model.n_iter_,
         list(model.loss_curve_),
         model.attention_weights_.copy(),
-        [w.copy() for w in model._optimizer_state],
+        [w.copy() for w in model._network.optimizer_state],
     )
 
 

@@ -90,7 +90,8 @@ def test_grid_search_on_dask_cluster(telco_small, monkeypatch):
 DATA_PARALLEL = """
 import json, pickle
 
-from sklearn_afm._engine import Engine, import_tensorflow
+from sklearn_afm._engine import Engine
+from sklearn_afm._runtime import import_tensorflow
 
 tf = import_tensorflow()
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -138,12 +139,12 @@ auc = {}
 for name, device in [("one", "cpu:0"), ("two", ["cpu:0", "cpu:1"])]:
     clf = AFMClassifier(device=device, **params).fit(X_train, y_train)
     auc[name] = roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1])
-replicas = clf._engine.strategy.num_replicas_in_sync
+replicas = clf._get_engine().strategy.num_replicas_in_sync
 
 # Moving a fitted model onto the two devices between fits.
 moving = AFMClassifier(device="cpu", warm_start=True, **params).fit(X_train, y_train)
 moved_to = moving.set_params(device=["cpu:0", "cpu:1"], max_iter=1).fit(X_train, y_train).device_
-copies = clf._engine.network.embeddings.embeddings.value.values
+copies = clf._get_engine().network.embeddings.embeddings.value.values
 restored = pickle.loads(pickle.dumps(clf))
 print(json.dumps({
     "placed": sorted(placed),

@@ -1,0 +1,107 @@
+"""Validate the user's ``X`` and turn it into a row source, encoding categorical columns.
+
+The first step down from the estimator facade: scikit-learn's checks
+(``validate_data``: number of columns, feature names, finiteness), the
+categorical columns (:mod:`sklearn_afm._encoding`), and the row sources that
+:mod:`sklearn_afm._batching` cuts into batches.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_array, validate_data
+
+from ._batching import as_row_source
+from ._encoding import FeatureEncoder, resolve_categorical_features
+
+# How validate_data checks numeric X in every public method.
+_X_CHECKS = {"accept_sparse": ("csr", "csc", "coo"), "dtype": (np.float32, np.float64)}
+
+_CATEGORICAL_HINT = (
+    "Declare categorical columns with categorical_features (column names, indices or a "
+    "mask; 'from_dtype' finds a DataFrame's string and category columns), or encode them "
+    "first, for example with OneHotEncoder in a ColumnTransformer."
+)
+
+
+def column_names(estimator):
+    """Return the names of the estimator's input columns: ``feature_names_in_`` or "x0", ..."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return list(names)
+    return [f"x{j}" for j in range(estimator.n_features_in_)]
+
+
+def encode_X(estimator, X, *, reset, encoder=None):
+    """Validate ``X`` and return it as a row source, with its categorical encoder.
+
+    Parameters
+    ----------
+    estimator : BaseAFM
+        Its parameters say which columns are categorical; ``validate_data``
+        sets (with ``reset``) or checks its ``n_features_in_`` and
+        ``feature_names_in_``.
+    X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+    reset : bool
+        Whether this is a first fit, which learns the categorical columns.
+    encoder : FeatureEncoder or None
+        The fitted encoder when not ``reset``; None when no column is categorical.
+
+    Returns
+    -------
+    source : ndarray, csr_array or FieldMatrix
+    encoder : FeatureEncoder or None
+        Fitted anew with ``reset``, else ``encoder``.
+    """
+    if not hasattr(X, "shape") or len(X.shape) != 2:
+        # Lists, and arrays that are not 2-D, get check_array's errors.
+        X = check_array(X, dtype=None, ensure_all_finite=False)
+    if reset:
+        is_categorical = resolve_categorical_features(estimator.categorical_features, X)
+    elif encoder is None:
+        is_categorical = np.zeros(estimator.n_features_in_, dtype=bool)
+    else:
+        is_categorical = encoder.is_categorical
+    if not is_categorical.any():
+        _reject_non_numeric(estimator, X)
+        X = validate_data(estimator, X, reset=reset, **_X_CHECKS)
+        return as_row_source(X), None
+    if sp.issparse(X):
+        raise ValueError(
+            "categorical_features needs dense input (a DataFrame or an array); for "
+            "sparse one-hot data leave categorical_features=None."
+        )
+    validate_data(estimator, X, reset=reset, skip_check_array=True)
+    if not hasattr(X, "iloc"):
+        X = check_array(X, dtype=None, ensure_all_finite=False)
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+            "required."
+        )
+    if reset:
+        encoder = FeatureEncoder(is_categorical, estimator.categories).fit(X)
+    return encoder.transform(X, column_names(estimator)), encoder
+
+
+def _reject_non_numeric(estimator, X):
+    """Raise a helpful error for input columns that are not numbers."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [str(c) for c, dt in dtypes.items() if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
+        if bad:
+            raise ValueError(
+                f"{type(estimator).__name__} needs numeric input, but column(s) {bad} "
+                f"are not numeric. {_CATEGORICAL_HINT}"
+            )
+    elif getattr(getattr(X, "dtype", None), "kind", None) in ("O", "U", "S"):
+        try:
+            np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            # The type of numpy's error is kept: TypeError for objects that
+            # are no scalar, ValueError for strings that are no number.
+            raise type(error)(
+                f"{type(estimator).__name__} needs numeric input, but X holds values that "
+                f"are not numbers ({error}). {_CATEGORICAL_HINT}"
+            ) from error
