@@ -50,51 +50,72 @@ def ours_input(args, X_raw):
     )
 
 
-def engine_epochs(estimator, X, y, batch_size):
+def engine_epochs(X, categorical_features, y, batch_size):
     """Yield, one per ``next()``, callables that each run one pure training epoch.
 
-    **Uses private API** of sklearn_afm (``estimator._engine``,
-    ``_row_source``, ``_encode_targets``, ``FieldMatrix`` and its unknown /
-    missing stand-ins, ``Engine.train_epoch``): it is the one place to adapt
-    when those internals change.  An epoch here is batching plus the
-    compiled train steps, without ``fit()``'s validation, encoding and
+    The epochs are those of sklearn_afm's training loop
+    (``sklearn_afm._training.train``, one epoch a call) on an engine and a row
+    source built from the package's lower modules, the same network an
+    ``AFMClassifier`` with the benchmark's parameters trains.  These modules
+    are private API, but no estimator internals are touched.  An epoch here
+    is batching plus the compiled train steps (and the loop's one-batch
+    divergence check), without ``fit()``'s validation, encoding and
     ``attention_weights_`` pass.
 
     Parameters
     ----------
-    estimator : AFMClassifier
-        Fitted at least once, so that its engine and encoders exist.
-    X, y : the data it was fitted on
+    X : ndarray, sparse matrix or DataFrame
+        The input form under test.
+    categorical_features : None or "from_dtype"
+    y : ndarray of 0/1
     batch_size : int
 
     Yields
     ------
     callable
-        Runs one epoch over all rows in a fresh shuffle, drawn when it is
-        yielded so that shuffling stays outside any timing of the call.
+        Runs one epoch over all rows in a fresh shuffle.
     """
-    from sklearn_afm._batching import FieldMatrix
+    from sklearn_afm._batching import as_row_source, feature_scale
+    from sklearn_afm._encoding import FeatureEncoder, resolve_categorical_features
+    from sklearn_afm._network import build_engine
+    from sklearn_afm._targets import encode_labels, fit_classes
+    from sklearn_afm._training import History, StoppingRule, make_training_set, train
 
-    n = X.shape[0]
-    engine = estimator._engine
-    source = estimator._row_source(X, reset=False)
-    if isinstance(source, FieldMatrix):
-        from sklearn_afm._encoding import STAND_IN_RATE
-
-        source = source.with_stand_ins(STAND_IN_RATE, np.random.RandomState(SEED))
-    codes = estimator._encode_targets(y, reset=False)
-    weight = np.ones(n, dtype=np.float32)
+    is_categorical = resolve_categorical_features(categorical_features, X)
+    if is_categorical.any():
+        encoder = FeatureEncoder(is_categorical).fit(X)
+        source = encoder.transform(X, [str(c) for c in X.columns])
+    else:
+        source = as_row_source(X)
+    config = {
+        "n_features": source.shape[1],
+        "n_outputs": 1,
+        "embedding_size": EMBEDDING,
+        "attention_size": ATTENTION,
+        "attention_l2": ALPHA,
+        "attention_dropout": 0.0,
+        "dropout": 0.0,
+        "use_attention": True,
+        "seed": SEED,
+    }
+    optimizer = {"solver": "adam", "learning_rate": LEARNING_RATE}
+    engine = build_engine(config, optimizer, "binary", "auto", feature_scale=feature_scale(source))
+    codes = encode_labels(y, fit_classes(y), first_fit=True)
     rng = np.random.RandomState(SEED)
+    data = make_training_set(source, codes, np.ones(X.shape[0]), rng)
+    # One epoch a call: the rule never stops it early.
+    stopping = StoppingRule(n_iter_no_change=2**31, tol=0.0)
     while True:
         yield functools.partial(
-            engine.train_epoch, source, codes, weight, batch_size, rng.permutation(n)
+            train, engine, data, History(), n_epochs=1, batch_size=batch_size,
+            random_state=rng, stopping=stopping,
         )
 
 
-def engine_figures(tf, estimator, X, y, args, fit_rows_per_s):
+def engine_figures(tf, X, categorical, y, args, fit_rows_per_s):
     """The table's training figure for ours: the median of pure engine epochs.
 
-    The engine level reaches into private API (``engine_epochs``); if it
+    The engine level uses private modules (``engine_epochs``); if it
     fails, the ``fit()`` figure stands in and the error is kept for the note
     under the table.  With ``args.profile``, one more epoch each runs under
     cProfile and TensorFlow's profiler (reports to stderr).
@@ -103,13 +124,13 @@ def engine_figures(tf, estimator, X, y, args, fit_rows_per_s):
     n = X.shape[0]
     figures = {}
     try:
-        epochs = engine_epochs(estimator, X, y, args.batch_size)
+        epochs = engine_epochs(X, categorical, y, args.batch_size)
         epoch_times = [timed(next(epochs))[0] for _ in range(warm + timed_epochs)]
         figures["epoch_s"] = epoch_times[warm:]
         figures["train_rows_per_s"] = n / median(epoch_times[warm:])
-        figures["train_level"] = "Engine.train_epoch"
+        figures["train_level"] = "_training.train"
         if args.profile:
-            cprofile(next(epochs), "one Engine.train_epoch")
+            cprofile(next(epochs), "one epoch of _training.train")
             tf_op_profile(tf, next(epochs), steps=-(-n // args.batch_size))
     except Exception as error:  # noqa: BLE001 - report, fall back to fit()
         figures["engine_error"] = f"{type(error).__name__}: {error}"
@@ -125,7 +146,7 @@ def worker_ours(args):
 
     import sklearn_afm
     from sklearn_afm import AFMClassifier
-    from sklearn_afm._engine import import_tensorflow
+    from sklearn_afm._runtime import import_tensorflow
 
     tf = import_tensorflow()
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -161,7 +182,7 @@ def worker_ours(args):
         "fit_epoch_s": fit_times[warm:],
         "fit_rows_per_s": n / median(fit_times[warm:]),
     }
-    result.update(engine_figures(tf, estimator, X, y, args, result["fit_rows_per_s"]))
+    result.update(engine_figures(tf, X, categorical, y, args, result["fit_rows_per_s"]))
     result.update(prediction_timings(lambda: estimator.predict_proba(X), n, args))
     result["train_auc"] = train_auc(y, estimator.predict_proba(X)[:, 1])
     emit(result)

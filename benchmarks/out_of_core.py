@@ -348,7 +348,7 @@ def main(argv=None):
 
     # TensorFlow's own memory belongs to the baseline, not to the fit.
     start = time.perf_counter()
-    from sklearn_afm._engine import import_tensorflow
+    from sklearn_afm._runtime import import_tensorflow
 
     tf = import_tensorflow()
     import keras
