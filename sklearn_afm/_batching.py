@@ -222,6 +222,17 @@ PREDICTION_BUDGET = 2**23
 MAX_PREDICTION_ROWS = 4096
 
 
+def padded_width_of(X):
+    """Return the padded width of a batch holding the widest row ``X`` may have."""
+    if sp.issparse(X):
+        widest = np.diff(X.indptr).max(initial=0)
+    elif isinstance(X, FieldMatrix):
+        widest = X.ids.shape[1]  # one entry per column; shape[1] counts feature ids
+    else:
+        widest = X.shape[1]
+    return _padded_width(widest, X.shape[1])
+
+
 def prediction_batch_size(X, batch_size, embedding_size):
     """Return the rows per batch for inference on ``X``: at least ``batch_size``.
 
@@ -232,13 +243,7 @@ def prediction_batch_size(X, batch_size, embedding_size):
         The training batch size, the floor.
     embedding_size : int
     """
-    if sp.issparse(X):
-        widest = np.diff(X.indptr).max(initial=0)
-    elif isinstance(X, FieldMatrix):
-        widest = X.ids.shape[1]  # one entry per column; shape[1] counts feature ids
-    else:
-        widest = X.shape[1]
-    width = _padded_width(widest, X.shape[1])
+    width = padded_width_of(X)
     pairs = max(width * (width - 1) // 2, 1)
     rows = min(PREDICTION_BUDGET // (pairs * embedding_size), MAX_PREDICTION_ROWS)
     return int(max(batch_size, rows))

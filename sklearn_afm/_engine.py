@@ -1,9 +1,9 @@
 """Run an :class:`~sklearn_afm._model.AFMNetwork` on TensorFlow.
 
-An :class:`Engine` owns one network, its optimizer and the compiled train and
-predict steps (one trace per padded width ``k``, see
-:mod:`sklearn_afm._batching`), on the devices :mod:`sklearn_afm._runtime`
-resolved.  It is a cache: a fitted estimator's persistent state is plain
+An :class:`Engine` owns one network and its optimizer (their variables) on
+the devices :mod:`sklearn_afm._runtime` resolved, and runs them with the
+stateless steps of :mod:`sklearn_afm._steps` (traced once per process and
+padded width ``k``, see :mod:`sklearn_afm._batching`).  It is a cache: a fitted estimator's persistent state is plain
 arrays (:class:`~sklearn_afm._network.TrainedNetwork`), from which an engine
 can always be rebuilt.  The training loop (:mod:`sklearn_afm._training`)
 drives it through :meth:`Engine.train_epoch`, :meth:`Engine.predict`,
@@ -14,8 +14,15 @@ import threading
 
 import numpy as np
 
-from ._batching import iter_batches, make_batch, prediction_batch_size
+from ._batching import iter_batches, make_batch, padded_width_of, prediction_batch_size
 from ._runtime import import_tensorflow, mirrored_strategy
+from ._steps import epoch_step, inference_step, stage, staging_steps, train_step
+
+# An epoch of at least this many rows runs as compiled whole-epoch calls.
+COMPILED_MIN_ROWS = 20_000
+# Largest (pairs x rows x embedding) tensor of one compiled step, in values
+# (128 MiB of float32): wider data trains batch by batch.
+COMPILED_PAIR_BUDGET = 2**25
 
 
 def _per_sample_loss(kind, y, out):
@@ -86,6 +93,10 @@ class Engine:
             )
         self.loss = loss
         self.placement = device
+        # What a compiled epoch function depends on: not the seed, nor the
+        # weights, which it takes as arguments.
+        config = {k: v for k, v in network_params.items() if k != "seed"}
+        self.key = (tuple(sorted(config.items())), loss, solver, device)
         if isinstance(device, str):
             self.strategy = None
             self.device = device
@@ -112,7 +123,7 @@ class Engine:
                 for variable, value in zip(self.optimizer.variables, optimizer_state):
                     variable.assign(value)
         self._lock = threading.Lock()
-        self._compiled = {}
+        self._replicated = {}
 
     def get_weights(self):
         """Return the network's weights as a list of numpy arrays."""
@@ -126,30 +137,54 @@ class Engine:
         """Return the optimizer's variables as a list of numpy arrays."""
         return [variable.numpy() for variable in self.optimizer.variables]
 
-    def _step(self, name, k):
-        """Return the compiled step ``name`` for padded width ``k``, tracing it once."""
+    def values(self):
+        """Return the values of the variables: ``(params, non_trainable, optimizer_state)``.
+
+        The stateless steps of :mod:`sklearn_afm._steps` take and return them.
+        """
+        network = self.network
+        return (
+            [v.value for v in network.trainable_variables],
+            [v.value for v in network.non_trainable_variables],
+            [v.value for v in self.optimizer.variables],
+        )
+
+    def assign(self, params, non_trainable, state):
+        """Set the variables to values returned by a stateless step."""
+        network = self.network
+        for variables, values in (
+            (network.trainable_variables, params),
+            (network.non_trainable_variables, non_trainable),
+            (self.optimizer.variables, state),
+        ):
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+
+    def _replicated_step(self, k):
+        """Return the data-parallel train step for padded width ``k``, tracing it once."""
         with self._lock:
-            step = self._compiled.get((name, k))
+            step = self._replicated.get(k)
             if step is None:
                 tf = self.tf
-                batch = [tf.TensorSpec([None, k], tf.int32), tf.TensorSpec([None, k], tf.float32)]
-                if name == "train":
-                    y_spec = {
-                        "binary": tf.TensorSpec([None], tf.float32),
-                        "multiclass": tf.TensorSpec([None], tf.int32),
-                        "squared": tf.TensorSpec([None, None], tf.float32),
-                    }[self.loss]
-                    batch += [y_spec, tf.TensorSpec([None], tf.float32)]
+                y_spec = {
+                    "binary": tf.TensorSpec([None], tf.float32),
+                    "multiclass": tf.TensorSpec([None], tf.int32),
+                    "squared": tf.TensorSpec([None, None], tf.float32),
+                }[self.loss]
+                specs = [
+                    tf.TensorSpec([None, k], tf.int32),
+                    tf.TensorSpec([None, k], tf.float32),
+                    y_spec,
+                    tf.TensorSpec([None], tf.float32),
+                ]
                 # Tracing once per width up front, and calling the concrete
                 # function, keeps TensorFlow from mistaking the widths for
                 # accidental retracing (and warning about it).
-                function = tf.function(getattr(self, f"_{name}_step"))
-                step = self._compiled[(name, k)] = function.get_concrete_function(*batch)
+                function = tf.function(self._train_step)
+                step = self._replicated[k] = function.get_concrete_function(*specs)
             return step
 
     def _train_step(self, indices, values, y, sample_weight):
-        if self.strategy is None:
-            return self._replica_train_step(indices, values, y, sample_weight)
         losses = self.strategy.run(
             self._replica_train_step, args=(indices, values, y, sample_weight)
         )
@@ -161,41 +196,39 @@ class Engine:
 
         tf = self.tf
         network = self.network
-        replicas = 1 if self.strategy is None else self.strategy.num_replicas_in_sync
-        if replicas > 1:
-            size = tf.shape(indices)[0]
-            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            start, stop = size * replica // replicas, size * (replica + 1) // replicas
-            indices, values, y, sample_weight = (
-                tensor[start:stop] for tensor in (indices, values, y, sample_weight)
-            )
+        replicas = self.strategy.num_replicas_in_sync
+        size = tf.shape(indices)[0]
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        start, stop = size * replica // replicas, size * (replica + 1) // replicas
+        indices, values, y, sample_weight = (
+            tensor[start:stop] for tensor in (indices, values, y, sample_weight)
+        )
         with tf.GradientTape() as tape:
             out = network((indices, values), training=True)
             losses = _per_sample_loss(self.loss, y, out) * sample_weight
-            if replicas == 1:
-                loss = ops.mean(losses)
-            else:
-                # The optimizer sums the replicas' gradients: each replica's
-                # loss is its rows' part of the batch mean (a sum, as a
-                # replica may get no row of a short last batch).
-                loss = ops.sum(losses) / ops.cast(size, losses.dtype)
+            # The optimizer sums the replicas' gradients: each replica's loss
+            # is its rows' part of the batch mean (a sum, as a replica may get
+            # no row of a short last batch).
+            loss = ops.sum(losses) / ops.cast(size, losses.dtype)
             if network.losses:
                 loss = loss + ops.sum(network.losses) / replicas
-        gradients = tape.gradient(loss, network.trainable_variables)
+        # Dense gradients: Keras' update of sparse (IndexedSlices) ones squares
+        # each occurrence of an embedding row before summing, so Adam's second
+        # moment would not be the textbook one of the single-device steps.
+        gradients = [
+            tf.convert_to_tensor(g) for g in tape.gradient(loss, network.trainable_variables)
+        ]
         self.optimizer.apply(gradients, network.trainable_variables)
         return loss
 
-    def _predict_step(self, indices, values):
-        return self.network((indices, values), training=False)
-
-    def _attention_step(self, indices, values):
-        return self.network.attention((indices, values))
-
-    def _contributions_step(self, indices, values):
-        return self.network.contributions((indices, values))
-
     def train_epoch(self, X, y, sample_weight, batch_size, order):
         """Run one pass of minibatch updates and return the mean training loss.
+
+        On one device the steps are the stateless ones of
+        :mod:`sklearn_afm._steps`, shared by every engine of the process:
+        epochs of at least :data:`COMPILED_MIN_ROWS` rows run as XLA-compiled
+        loops over staged batches, others batch by batch; both train the same
+        model.  Data-parallel epochs run a replicated step batch by batch.
 
         Parameters
         ----------
@@ -209,14 +242,89 @@ class Engine:
         order : ndarray of int
             The order in which rows are visited.
         """
+        if self.strategy is not None:
+            return self._replicated_epoch(X, y, sample_weight, batch_size, order)
+        width = self._compiled_width(X, len(order), batch_size)
+        if width is not None:
+            return self._compiled_epoch(X, y, sample_weight, batch_size, order, width)
+        tf = self.tf
+        params, non_trainable, state = self.values()
+        losses = []
+        with tf.device(self.device):
+            for rows in iter_batches(order, batch_size):
+                indices, values = make_batch(X, rows)
+                count = tf.constant(indices.shape[0], tf.float32)
+                params, non_trainable, state, loss = train_step(self, indices.shape[1])(
+                    params, non_trainable, state, indices, values, y[rows],
+                    sample_weight[rows], count,
+                )
+                losses.append(loss * count)
+        self.assign(params, non_trainable, state)
+        return float(tf.add_n(losses)) / len(order)
+
+    def _replicated_epoch(self, X, y, sample_weight, batch_size, order):
         total = 0.0
         with self.tf.device(self.device):
             for rows in iter_batches(order, batch_size):
                 indices, values = make_batch(X, rows)
-                step = self._step("train", indices.shape[1])
-                loss = step(indices, values, y[rows], sample_weight[rows])
+                loss = self._replicated_step(indices.shape[1])(
+                    indices, values, y[rows], sample_weight[rows]
+                )
                 total += float(loss) * indices.shape[0]
         return total / len(order)
+
+    def _compiled_width(self, X, n_rows, batch_size):
+        """Return the padded width of a compiled epoch over ``X``; None to train batch by batch.
+
+        Compiling costs a second or two per shape, once per process: it pays
+        from :data:`COMPILED_MIN_ROWS` rows an epoch.  Every batch is padded to
+        the widest row, so the pair tensor of one step must stay within
+        :data:`COMPILED_PAIR_BUDGET` values.
+        """
+        if n_rows < COMPILED_MIN_ROWS:
+            return None
+        width = padded_width_of(X)
+        pairs = width * (width - 1) // 2
+        if pairs * batch_size * self.network.embedding_size > COMPILED_PAIR_BUDGET:
+            return None
+        return width
+
+    def _compiled_epoch(self, X, y, sample_weight, batch_size, order, width):
+        tf = self.tf
+        steps = staging_steps(-(-len(order) // batch_size), batch_size, width)
+        step = epoch_step(self, batch_size, width, steps)
+        params, non_trainable, state = self.values()
+        total = 0.0
+        with tf.device(self.device):
+            for *arrays, n_steps in stage(X, y, sample_weight, batch_size, order, width, steps):
+                params, non_trainable, state, loss = step(
+                    params, non_trainable, state, *arrays, tf.constant(n_steps, tf.int32)
+                )
+                total += float(loss)
+        self.assign(params, non_trainable, state)
+        return total / len(order)
+
+    def batch_loss(self, params, non_trainable, indices, values, y, sample_weight, count):
+        """Return the loss of one padded batch for the given variable values (stateless).
+
+        ``count`` is the number of real rows; padding rows have weight 0.
+
+        Returns
+        -------
+        loss : tensor
+            The rows' mean weighted loss plus the network's penalties.
+        non_trainable : list of tensor
+            The new values of the non-trainable variables (dropout seeds).
+        """
+        from keras import ops
+
+        out, non_trainable, penalties = self.network.stateless_call(
+            params, non_trainable, (indices, values), training=True, return_losses=True
+        )
+        loss = ops.sum(_per_sample_loss(self.loss, y, out) * sample_weight) / count
+        if penalties:
+            loss = loss + ops.sum(penalties)
+        return loss, non_trainable
 
     def _outputs(self, name, X, batch_size, rows=None):
         """Yield ``(indices, values, outputs)`` of the step ``name`` for consecutive batches.
@@ -225,10 +333,12 @@ class Engine:
         outputs are numpy arrays, in the step's structure.
         """
         tf = self.tf
+        params, non_trainable, _ = self.values()
         with tf.device(self.device):
             for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
                 indices, values = make_batch(X, batch)
-                outputs = self._step(name, indices.shape[1])(indices, values)
+                step = inference_step(self, name, indices.shape[1])
+                outputs = step(params, non_trainable, indices, values)
                 yield indices, values, tf.nest.map_structure(lambda t: t.numpy(), outputs)
 
     def predict(self, X, batch_size, rows=None):

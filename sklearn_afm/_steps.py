@@ -1,0 +1,280 @@
+"""The engine's steps as stateless functions, traced or compiled once per process.
+
+Every step here is a function of the variables' *values*: Keras'
+``StatelessScope`` (``stateless_call``) runs the network on tensors passed
+in, and the optimizers' updates (:func:`apply_optimizer`) return new values.
+So a step does not belong to one engine: it is traced once per process for a
+network configuration, solver, device and shape, and serves every engine
+that matches (the fits of a ``GridSearchCV`` or ``cross_val_score`` in one
+worker trace once).  Three kinds:
+
+- :func:`train_step`: one minibatch update (traced per padded width);
+- :func:`inference_step`: the forward pass, the attention or the
+  contributions of a batch (traced per padded width);
+- :func:`epoch_step`: many minibatch updates in one XLA-compiled ``while``
+  loop over batches staged as fixed-shape arrays ``(steps, batch, width)``
+  by :func:`stage` (the short last batch padded with rows of weight 0, the
+  last chunk with steps that are not run), for large epochs.
+
+The optimizers are written out (Keras' formulas and hyper-parameters)
+because Keras' ``stateless_apply`` refuses the TensorFlow backend; with
+dense gradients they are the updates Keras' optimizers make, which the
+data-parallel path of :class:`~sklearn_afm._engine.Engine` still uses.  This
+module imports Keras only when called, after TensorFlow was set up.
+"""
+
+import threading
+
+import numpy as np
+
+from ._batching import iter_batches, make_batch
+
+# A chunk of staged batches holds at most this many bytes (indices, values,
+# targets and weights): the staging memory is bounded whatever the data size.
+STAGING_BUDGET = 64 * 2**20
+
+# Traced steps by (kind, engine key, shape); a step holds no variable.
+_CACHE = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def optimizer_slots(optimizer):
+    """Return the positions in ``optimizer.variables`` of its per-variable slots.
+
+    Returns
+    -------
+    slots : list of list of int
+        Adam: momentums and velocities; Adagrad: accumulators; SGD: none.
+        Entry ``[s][i]`` is slot ``s`` of trainable variable ``i``.
+    """
+    position = {id(variable): i for i, variable in enumerate(optimizer.variables)}
+    names = {"Adam": ("_momentums", "_velocities"), "Adagrad": ("_accumulators",), "SGD": ()}
+    return [
+        [position[id(variable)] for variable in getattr(optimizer, name)]
+        for name in names[type(optimizer).__name__]
+    ]
+
+
+def apply_optimizer(optimizer, slots, state, gradients, params):
+    """Return the parameters and optimizer state after one update (Keras' formulas).
+
+    ``state`` holds the values of ``optimizer.variables`` (the step count and
+    learning rate first).  The gradients are dense, so Adam's moments are
+    those of the textbook: the second moment of an embedding row is that of
+    its summed gradient.
+
+    Parameters
+    ----------
+    optimizer : keras.optimizers.Adam, Adagrad or SGD
+        Its hyper-parameters; its variables are not touched.
+    slots : list of list of int
+        As :func:`optimizer_slots` returns.
+    state : list of tensor
+    gradients, params : list of tensor
+        One per trainable variable.
+
+    Returns
+    -------
+    params, state : list of tensor
+    """
+    from keras import ops
+
+    state = list(state)
+    iterations, learning_rate = state[0], state[1]
+    kind = type(optimizer).__name__
+    if kind == "SGD":
+        new = [p - learning_rate * g for p, g in zip(params, gradients)]
+    elif kind == "Adagrad":
+        new = []
+        for i, (p, g) in enumerate(zip(params, gradients)):
+            accumulator = state[slots[0][i]] + ops.square(g)
+            state[slots[0][i]] = accumulator
+            new.append(p - learning_rate * g / ops.sqrt(accumulator + optimizer.epsilon))
+    else:
+        beta_1, beta_2 = optimizer.beta_1, optimizer.beta_2
+        step = ops.cast(iterations + 1, "float32")
+        alpha = learning_rate * ops.sqrt(1 - ops.power(beta_2, step)) / (
+            1 - ops.power(beta_1, step)
+        )
+        new = []
+        for i, (p, g) in enumerate(zip(params, gradients)):
+            m, v = state[slots[0][i]], state[slots[1][i]]
+            m = m + (g - m) * (1 - beta_1)
+            v = v + (ops.square(g) - v) * (1 - beta_2)
+            state[slots[0][i]], state[slots[1][i]] = m, v
+            new.append(p - m * alpha / (ops.sqrt(v) + optimizer.epsilon))
+    state[0] = iterations + 1
+    return new, state
+
+
+def staging_steps(n_steps, batch_size, width):
+    """Return the steps per staged chunk: a power of two, within :data:`STAGING_BUDGET`.
+
+    Powers of two keep the number of distinct compiled shapes small: fits of
+    similar sizes share one.
+    """
+    per_step = batch_size * (width * 8 + 12)
+    budget = max(1, STAGING_BUDGET // per_step)
+    steps = 1 << max(int(n_steps) - 1, 0).bit_length()
+    return int(min(steps, 1 << (budget.bit_length() - 1)))
+
+
+def stage(X, y, sample_weight, batch_size, order, width, steps):
+    """Yield the epoch's batches as chunks of fixed-shape arrays.
+
+    Each chunk is ``(indices, values, y, weights, counts, n_steps)``: arrays
+    of shape ``(steps, batch_size, width)`` (``y`` and ``weights``: ``(steps,
+    batch_size, ...)``), the number of real rows of each step, and how many
+    steps of the chunk are real.  Padding rows have value 0 and weight 0;
+    padding steps are not run.  Batches are cut in the order of ``order``, as
+    the per-batch path cuts them (so categorical stand-ins are drawn alike).
+    """
+    batches = list(iter_batches(order, batch_size))
+    for start in range(0, len(batches), steps):
+        chunk = batches[start : start + steps]
+        indices = np.zeros((steps, batch_size, width), dtype=np.int32)
+        values = np.zeros((steps, batch_size, width), dtype=np.float32)
+        targets = np.zeros((steps, batch_size, *y.shape[1:]), dtype=y.dtype)
+        weights = np.zeros((steps, batch_size), dtype=np.float32)
+        counts = np.ones(steps, dtype=np.float32)
+        for s, rows in enumerate(chunk):
+            batch_indices, batch_values = make_batch(X, rows)
+            n, k = batch_indices.shape
+            indices[s, :n, :k] = batch_indices
+            values[s, :n, :k] = batch_values
+            targets[s, :n] = y[rows]
+            weights[s, :n] = sample_weight[rows]
+            counts[s] = n
+        yield indices, values, targets, weights, counts, len(chunk)
+
+
+
+def _cached(key, build):
+    """Return the step cached under ``key``, building it once."""
+    with _CACHE_LOCK:
+        step = _CACHE.get(key)
+        if step is None:
+            step = _CACHE[key] = build()
+        return step
+
+
+def _specs(tf, tensors):
+    return [tf.TensorSpec(t.shape, t.dtype) for t in tensors]
+
+
+def _state_specs(tf, engine):
+    return [_specs(tf, values) for values in engine.values()]
+
+
+def _batch_specs(tf, engine, width, rows=None):
+    """Specs of ``(indices, values, y, sample_weight)`` of batches of ``rows`` rows."""
+    squared = engine.loss == "squared"
+    return [
+        tf.TensorSpec([rows, width], tf.int32),
+        tf.TensorSpec([rows, width], tf.float32),
+        tf.TensorSpec(
+            [rows, engine.network.n_outputs] if squared else [rows],
+            tf.int32 if engine.loss == "multiclass" else tf.float32,
+        ),
+        tf.TensorSpec([rows], tf.float32),
+    ]
+
+
+def _update(engine):
+    """Return the stateless minibatch update of ``engine``'s network and optimizer."""
+    tf = engine.tf
+    optimizer = engine.optimizer
+    slots = optimizer_slots(optimizer)
+
+    def update(params, non_trainable, state, indices, values, y, sample_weight, count):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss, non_trainable = engine.batch_loss(
+                params, non_trainable, indices, values, y, sample_weight, count
+            )
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, params)]
+        params, state = apply_optimizer(optimizer, slots, state, gradients, params)
+        return params, non_trainable, state, loss
+
+    return update
+
+
+def train_step(engine, width):
+    """Return ``step(params, non_trainable, state, indices, values, y, sample_weight, count)``.
+
+    It returns the new ``(params, non_trainable, state)`` and the batch's loss.
+    """
+    tf = engine.tf
+
+    def build():
+        specs = (*_state_specs(tf, engine), *_batch_specs(tf, engine, width),
+                 tf.TensorSpec([], tf.float32))
+        return tf.function(_update(engine)).get_concrete_function(*specs)
+
+    return _cached(("train", engine.key, width), build)
+
+
+def inference_step(engine, name, width):
+    """Return ``step(params, non_trainable, indices, values)`` of the network method ``name``.
+
+    ``name`` is "predict" (the outputs), "attention" or "contributions"
+    (see :class:`~sklearn_afm._model.AFMNetwork`).
+    """
+    tf = engine.tf
+
+    def build():
+        import keras
+
+        network = engine.network
+        variables = [*network.trainable_variables, *network.non_trainable_variables]
+        method = {
+            "predict": network.call,
+            "attention": network.attention,
+            "contributions": network.contributions,
+        }[name]
+
+        def step(params, non_trainable, indices, values):
+            mapping = list(zip(variables, [*params, *non_trainable]))
+            with keras.StatelessScope(state_mapping=mapping):
+                return method((indices, values))
+
+        params, non_trainable, _ = _state_specs(tf, engine)
+        specs = (params, non_trainable, *_batch_specs(tf, engine, width)[:2])
+        return tf.function(step).get_concrete_function(*specs)
+
+    return _cached((name, engine.key, width), build)
+
+
+def epoch_step(engine, batch_size, width, steps):
+    """Return the XLA-compiled loop over a chunk of :func:`stage`'s staged batches.
+
+    ``step(params, non_trainable, state, indices, values, y, weights, counts,
+    n_steps)`` runs the first ``n_steps`` batches of the chunk and returns the
+    new ``(params, non_trainable, state)`` and the summed loss of their rows.
+    """
+    tf = engine.tf
+
+    def build():
+        update = _update(engine)
+
+        def loop(params, non_trainable, state, indices, values, y, weights, counts, n_steps):
+            def body(i, params, non_trainable, state, total):
+                batch = (indices[i], values[i], y[i], weights[i], counts[i])
+                params, non_trainable, state, loss = update(params, non_trainable, state, *batch)
+                return i + 1, params, non_trainable, state, total + loss * counts[i]
+
+            start = (tf.constant(0), params, non_trainable, state, tf.constant(0.0))
+            _, params, non_trainable, state, total = tf.while_loop(
+                lambda i, *_: i < n_steps, body, start
+            )
+            return params, non_trainable, state, total
+
+        staged = [
+            tf.TensorSpec([steps, *spec.shape], spec.dtype)
+            for spec in _batch_specs(tf, engine, width, rows=batch_size)
+        ]
+        specs = (*_state_specs(tf, engine), *staged, tf.TensorSpec([steps], tf.float32),
+                 tf.TensorSpec([], tf.int32))
+        return tf.function(loop, jit_compile=True).get_concrete_function(*specs)
+
+    return _cached(("epoch", engine.key, batch_size, width, steps), build)
