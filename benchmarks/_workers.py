@@ -298,17 +298,32 @@ def tf_op_profile(tf, run, steps, top=15):
 # -- the Telco case study end to end ---------------------------------------------------
 
 
+def telco_pipeline(sklearn_afm, **params):
+    """Return the Pipeline of ``examples/plot_telco_churn.py`` with ``AFMClassifier(**params)``.
+
+    The numeric columns are scaled, the 15 string columns passed through as
+    categorical.
+    """
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    preprocess = make_column_transformer(
+        (StandardScaler(), make_column_selector(dtype_include="number")),
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return make_pipeline(preprocess, sklearn_afm.AFMClassifier(**params))
+
+
 def telco_split(sklearn_afm, split):
     """Run the case study once on ``split``; return its phase times, AUC and epochs.
 
     Loads the data, builds the Pipeline of ``examples/plot_telco_churn.py``,
     fits ``AFMClassifier(random_state=0)`` and scores the held-out tenth.
     """
-    from sklearn.compose import make_column_selector, make_column_transformer
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     phase = {}
     t = time.perf_counter()
@@ -316,14 +331,7 @@ def telco_split(sklearn_afm, split):
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.1, random_state=split)
     phase["load_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    # As examples/plot_telco_churn.py: scale the numeric columns, pass the
-    # 15 string columns through as categorical.
-    preprocess = make_column_transformer(
-        (StandardScaler(), make_column_selector(dtype_include="number")),
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
-    model = make_pipeline(preprocess, sklearn_afm.AFMClassifier(random_state=0))
+    model = telco_pipeline(sklearn_afm, random_state=0)
     phase["build_s"] = time.perf_counter() - t
     t = time.perf_counter()
     model.fit(X_train, y_train)
@@ -383,6 +391,47 @@ def worker_telco(args):
             "mean_total_s": float(np.mean([r["total_s"] for r in runs])),
         }
     )
+
+
+# -- search overhead ------------------------------------------------------------------
+
+# The search of worker_search: 8 candidates, two network configurations.
+SEARCH_GRID = {
+    "afmclassifier__learning_rate_init": [0.003, 0.01, 0.03, 0.1],
+    "afmclassifier__alpha": [1e-4, 1e-3],
+}
+SEARCH_FOLDS = 3
+SEARCH_EPOCHS = 10
+
+
+def worker_search(args):
+    """Time a ``GridSearchCV`` on the Telco pipeline against the same epochs in a built model.
+
+    The search has 8 candidates x 3 folds of ``SEARCH_EPOCHS`` epochs each
+    (``refit=False``); the reference is one warm-started fit of a fold's
+    size, timed ``8 x 3`` times.  Their ratio is what building, tracing and
+    scoring add per fit (1 would be none).
+    """
+    sys.path.insert(0, REPO_ROOT)
+    import tensorflow  # noqa: F401 - imported first, not part of the timing
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV
+
+    import sklearn_afm
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    X, y = sklearn_afm.load_telco_churn(return_X_y=True)
+    params = dict(max_iter=SEARCH_EPOCHS, early_stopping=False, random_state=0)
+    search = GridSearchCV(telco_pipeline(sklearn_afm, **params), SEARCH_GRID, cv=SEARCH_FOLDS,
+                          refit=False)
+    search_s = timed(lambda: search.fit(X, y))[0]
+    fold = X.shape[0] * (SEARCH_FOLDS - 1) // SEARCH_FOLDS
+    built = telco_pipeline(sklearn_afm, **params).fit(X[:fold], y[:fold])
+    built.set_params(afmclassifier__warm_start=True)
+    warm_s = median([timed(lambda: built.fit(X[:fold], y[:fold]))[0] for _ in range(3)])
+    fits = SEARCH_FOLDS * int(np.prod([len(v) for v in SEARCH_GRID.values()]))
+    emit({"impl": "search", "search_s": search_s, "warm_fit_s": warm_s, "fits": fits,
+          "overhead_ratio": search_s / (fits * warm_s)})
 
 
 # -- import time -----------------------------------------------------------------------

@@ -19,6 +19,9 @@ Measures, in one run on one machine, and prints as one table:
 * the wall time of the Telco case study end to end (load, Pipeline, fit with
   the default parameters, score) after TensorFlow is imported, its test
   ROC AUC, and the time of ``import sklearn_afm`` in a fresh process;
+* the search overhead: a ``GridSearchCV`` of 8 candidates x 3 folds on the
+  Telco pipeline (10 epochs each) over 24 warm-started 10-epoch fits of the
+  same size;
 * the achieved share of the arithmetic bound on the Frappe shape.
 
 Every implementation runs in its own subprocess (DeepCTR needs
@@ -53,7 +56,7 @@ from _machine import checkout_state, command_line, load_average
 from _reference import worker_deepctr, worker_naive
 from _report import key_name, print_setup, print_table
 from _shapes import BATCH_SIZES, SHAPES
-from _workers import worker_import, worker_ours, worker_peak, worker_telco
+from _workers import worker_import, worker_ours, worker_peak, worker_search, worker_telco
 
 # The driver runs every worker as ``python <this file> --worker NAME``.
 THIS_FILE = os.path.abspath(__file__)
@@ -63,6 +66,7 @@ WORKERS = {
     "deepctr": worker_deepctr,
     "naive": worker_naive,
     "telco": worker_telco,
+    "search": worker_search,
     "import": worker_import,
     "peak": worker_peak,
 }
@@ -139,6 +143,7 @@ def driver(args):
         for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
             results.update(run_shape(args, shape, batch_size, impls))
     results["telco"] = run_worker("telco", args)
+    results["search"] = run_worker("search", args)
     results["peak"] = run_worker("peak", args)
     elapsed = time.perf_counter() - start
     print_table(args, results, command, elapsed)
