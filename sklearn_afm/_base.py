@@ -35,6 +35,7 @@ from ._inspection import (
     per_sample_pair_attention,
 )
 from ._network import TrainedNetwork, build_engine
+from ._runtime import check_not_forked
 from ._state import ESTIMATORS, VERSION_KEY, restore, to_record
 from ._training import History, StoppingRule, VerboseReporter, make_training_set, train
 
@@ -194,6 +195,7 @@ class BaseAFM(BaseEstimator, ABC):
 
     def _get_engine(self):
         """Return the live engine, rebuilding it from the trained network if needed."""
+        check_not_forked()
         return self._network.engine(self._loss, self.device)
 
     # -- persistence ------------------------------------------------------------------
@@ -243,6 +245,7 @@ class BaseAFM(BaseEstimator, ABC):
         # Fitting replaces many attributes; any failure, including Ctrl-C,
         # puts every one of them back so a fitted estimator stays usable and
         # an unfitted one stays unfitted.
+        check_not_forked()
         snapshot = dict(vars(self))
         try:
             return self._fit_unprotected(X, y, sample_weight, incremental, classes)

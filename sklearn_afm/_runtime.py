@@ -18,6 +18,9 @@ _CONFIGURE_LOCK = threading.Lock()
 _CONFIGURED = False
 _STRATEGIES_LOCK = threading.Lock()
 _STRATEGIES = {}
+# True in a process forked from one that had started TensorFlow (set by the
+# at-fork hook that import_tensorflow registers).
+_FORKED = False
 
 
 @contextlib.contextmanager
@@ -39,6 +42,32 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
+def _mark_forked():
+    global _FORKED
+    _FORKED = True
+
+
+def check_not_forked():
+    """Refuse to run TensorFlow in a fork child of a process that had started it.
+
+    TensorFlow's runtime does not survive ``fork``: its thread pools stay in
+    the parent, and the child's first operation would wait for them forever.
+    Every path of the estimators to TensorFlow calls this first.
+
+    Raises
+    ------
+    RuntimeError
+        In such a child, naming the start methods that work.
+    """
+    if _FORKED:
+        raise RuntimeError(
+            "This process was forked from one that had started TensorFlow, which cannot "
+            "run after fork (it would hang). Start worker processes with the 'spawn' or "
+            "'forkserver' method instead: multiprocessing.get_context('spawn'), "
+            "ProcessPoolExecutor(mp_context=...), or joblib's default 'loky' backend."
+        )
+
+
 def import_tensorflow():
     """Import TensorFlow, configuring the process once on first use.
 
@@ -46,9 +75,12 @@ def import_tensorflow():
     share a GPU, and TensorFlow's thread pools are bounded by
     :func:`thread_budget` so that parallel workers do not oversubscribe the
     cores.  TensorFlow's start-up logs are silenced unless the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` to choose them.
+    ``TF_CPP_MIN_LOG_LEVEL`` to choose them.  In a fork child of a process
+    that had started TensorFlow it raises RuntimeError (see
+    :func:`check_not_forked`).
     """
     global _CONFIGURED
+    check_not_forked()
     if _CONFIGURED:
         import tensorflow as tf
 
@@ -61,6 +93,7 @@ def import_tensorflow():
             import tensorflow as tf
 
             if not _CONFIGURED:
+                os.register_at_fork(after_in_child=_mark_forked)
                 try:
                     for gpu in tf.config.list_physical_devices("GPU"):
                         # A GPU the user split into logical devices keeps

@@ -413,3 +413,49 @@ def test_fitting_leaves_global_random_state_alone(run_python):
     # Python's, numpy's, TensorFlow's and Keras' global generators go on as if
     # no model had been fitted in between.
     assert with_fit == without_fit
+
+
+# -- fork -------------------------------------------------------------------------------
+
+_FORK_CHILDREN = """
+    import multiprocessing, queue
+    import numpy as np
+    from sklearn_afm import AFMClassifier
+
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = AFMClassifier(max_iter=1, device="cpu", random_state=0).fit(X, y)
+    calls = {
+        "predict": lambda: model.predict(X),
+        "fit": lambda: AFMClassifier(max_iter=1, device="cpu").fit(X, y),
+        "partial_fit": lambda: model.partial_fit(X, y),
+    }
+
+    def child(results, name):
+        try:
+            calls[name]()
+            results.put("no error")
+        except RuntimeError as error:
+            results.put(str(error))
+
+    fork = multiprocessing.get_context("fork")
+    for name in calls:
+        results = fork.Queue()
+        process = fork.Process(target=child, args=(results, name))
+        process.start()
+        try:
+            print(name, "->", results.get(timeout=30).replace(chr(10), " "))
+        except queue.Empty:
+            print(name, "-> hang")
+            process.kill()
+        process.join()
+"""
+
+
+def test_fork_child_of_a_tensorflow_process_fails_fast(run_python):
+    # TensorFlow's runtime does not survive fork: a child that used it would
+    # wait forever on threads that only exist in the parent.
+    lines = run_python(_FORK_CHILDREN, timeout=150).strip().splitlines()[-3:]
+    assert [line.split(" -> ")[0] for line in lines] == ["predict", "fit", "partial_fit"]
+    for line in lines:
+        assert "forked" in line and "'spawn'" in line and "'forkserver'" in line, line
