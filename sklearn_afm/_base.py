@@ -188,7 +188,8 @@ class BaseAFM(BaseEstimator, ABC):
     @property
     def _feature_columns(self):
         """Input column of each network feature id; None when they coincide."""
-        return None if self._encoder is None else self._encoder.feature_columns_
+        encoder = self._encoder
+        return None if encoder is None else encoder.feature_columns_
 
     def _column_names(self):
         return column_names(self)
@@ -197,6 +198,18 @@ class BaseAFM(BaseEstimator, ABC):
         """Return the live engine, rebuilding it from the trained network if needed."""
         check_not_forked()
         return self._network.engine(self._loss, self.device)
+
+    def _snapshot(self):
+        """Return the estimator as it is now, unchanged by a fit that ends meanwhile.
+
+        A fit publishes the new fitted state by replacing the estimator's
+        attribute dictionary (see :meth:`_fit`); the snapshot keeps the
+        dictionary of the moment, so that a prediction made while another
+        thread refits reads its encoder, network and classes from one model.
+        """
+        snapshot = object.__new__(type(self))
+        snapshot.__dict__ = vars(self)
+        return snapshot
 
     # -- persistence ------------------------------------------------------------------
 
@@ -242,21 +255,24 @@ class BaseAFM(BaseEstimator, ABC):
     # -- fitting ----------------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight, incremental=False, classes=None):
-        # Fitting replaces many attributes; any failure, including Ctrl-C,
-        # puts every one of them back so a fitted estimator stays usable and
-        # an unfitted one stays unfitted.
+        # Fitting sets many attributes, on a copy of the estimator: the new
+        # fitted state is published in one step, by replacing the attribute
+        # dictionary, so that threads predicting meanwhile (on a _snapshot)
+        # see the old model or the new one, never a mix; and any failure,
+        # Ctrl-C included, leaves the estimator as it was.
         check_not_forked()
-        snapshot = dict(vars(self))
+        work = object.__new__(type(self))
+        work.__dict__ = dict(vars(self))
         try:
-            return self._fit_unprotected(X, y, sample_weight, incremental, classes)
+            work._fit_unprotected(X, y, sample_weight, incremental, classes)
         except BaseException:
-            vars(self).clear()
-            vars(self).update(snapshot)
-            if "_network" in snapshot:
+            if "_network" in vars(self):
                 # A continued engine was trained in place: rebuild it from the
                 # weights of the last successful fit when next needed.
-                snapshot["_network"].discard_engine()
+                self._network.discard_engine()
             raise
+        self.__dict__ = vars(work)
+        return self
 
     def _fit_unprotected(self, X, y, sample_weight, incremental, classes):
         # partial_fit always continues a fitted model; fit only with warm_start.
@@ -393,6 +409,11 @@ class BaseAFM(BaseEstimator, ABC):
         return encode_X(self, X, reset=False, encoder=self._encoder)[0]
 
     def _raw_predict(self, X):
+        """Return the network's outputs for ``X``.
+
+        Call it on a :meth:`_snapshot`, so that the encoder and the network (and
+        whatever else the caller reads) are those of one fit.
+        """
         Xs = self._encode_fitted(X)
         return self._get_engine().predict(Xs, self.batch_size)
 
@@ -408,15 +429,16 @@ class BaseAFM(BaseEstimator, ABC):
         weighs most.  Raises ``AttributeError`` when ``attention_weights_`` is
         None (beyond 4096 columns).
         """
-        check_is_fitted(self)
-        if self.attention_weights_ is None:
+        model = self._snapshot()
+        check_is_fitted(model)
+        if model.attention_weights_ is None:
             raise AttributeError(
-                f"attention_pairs_ is not available: the model has {self.n_features_in_} "
+                f"attention_pairs_ is not available: the model has {model.n_features_in_} "
                 "columns, more than attention_weights_ summarises; use pair_attention "
                 "or explain on rows of interest."
             )
-        return attention_table(self._column_names(), self.attention_weights_,
-                               self._attention_totals)
+        return attention_table(model._column_names(), model.attention_weights_,
+                               model._attention_totals)
 
     def pair_attention(self, X):
         """Attention that each sample gives to each of its pairs of columns.
@@ -438,10 +460,12 @@ class BaseAFM(BaseEstimator, ABC):
             ``feature_names_in_[pairs]`` when fitted on a DataFrame.  A
             categorical column is one column, whatever its category.
         """
-        Xs = self._encode_fitted(X)
-        batches = self._get_engine().attention(Xs, self.batch_size)
+        model = self._snapshot()
+        Xs = model._encode_fitted(X)
+        batches = model._get_engine().attention(Xs, model.batch_size)
         return per_sample_pair_attention(
-            batches, Xs.shape[0], sparse_output=sp.issparse(Xs), feature_columns=self._feature_columns
+            batches, Xs.shape[0], sparse_output=sp.issparse(Xs),
+            feature_columns=model._feature_columns,
         )
 
     def explain(self, X):
@@ -491,23 +515,24 @@ class BaseAFM(BaseEstimator, ABC):
             one-hot columns: explain fewer rows, or give the data with
             ``categorical_features`` so that each field is one column.
         """
-        Xs = self._encode_fitted(X)
-        n_columns = self.n_features_in_
+        model = self._snapshot()
+        Xs = model._encode_fitted(X)
+        n_columns = model.n_features_in_
         pairs = np.column_stack(np.triu_indices(n_columns, 1))
-        check_explain_size(Xs.shape[0], pairs.shape[0], self._n_outputs)
-        batches = self._get_engine().contributions(Xs, self.batch_size)
+        check_explain_size(Xs.shape[0], pairs.shape[0], model._n_outputs)
+        batches = model._get_engine().contributions(Xs, model.batch_size)
         bias, linear, interactions, attention = per_sample_contributions(
-            batches, Xs.shape[0], n_columns, self._feature_columns
+            batches, Xs.shape[0], n_columns, model._feature_columns
         )
-        bias, linear, interactions = self._output_units(bias, linear, interactions)
+        bias, linear, interactions = model._output_units(bias, linear, interactions)
         return Bunch(
             bias=bias,
             linear=linear,
             interactions=interactions,
             attention=attention,
             pairs=pairs,
-            feature_names=np.asarray(self._column_names(), dtype=str),
-            output_names=self._output_names(),
+            feature_names=np.asarray(model._column_names(), dtype=str),
+            output_names=model._output_names(),
         )
 
     def __sklearn_tags__(self):

@@ -157,7 +157,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
             For binary targets the logit of ``classes_[1]``; for multiclass
             targets one logit per class.
         """
-        return targets.logits_to_scores(self._raw_predict(X))
+        return targets.logits_to_scores(self._snapshot()._raw_predict(X))
 
     def predict_proba(self, X):
         """Return class probabilities.
@@ -171,7 +171,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class in ``classes_``.
         """
-        return targets.logits_to_proba(self._raw_predict(X))
+        return targets.logits_to_proba(self._snapshot()._raw_predict(X))
 
     def predict(self, X):
         """Predict class labels.
@@ -185,8 +185,9 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
         y : ndarray of shape (n_samples,)
             Predicted labels from ``classes_``.
         """
-        codes = targets.logits_to_codes(self._raw_predict(X))
-        return self.classes_[codes]
+        model = self._snapshot()
+        codes = targets.logits_to_codes(model._raw_predict(X))
+        return model.classes_[codes]
 
 
 class AFMRegressor(RegressorMixin, BaseAFM):
@@ -313,8 +314,9 @@ class AFMRegressor(RegressorMixin, BaseAFM):
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
             Predicted values.
         """
+        model = self._snapshot()
         return targets.unstandardise(
-            self._raw_predict(X), self._y_mean, self._y_scale, self._y_ndim
+            model._raw_predict(X), model._y_mean, model._y_scale, model._y_ndim
         )
 
     def __sklearn_tags__(self):

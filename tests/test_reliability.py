@@ -9,6 +9,7 @@ threads, and seeding that leaves the user's global random state alone.
 import copy
 import json
 import pickle
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -459,3 +460,47 @@ def test_fork_child_of_a_tensorflow_process_fails_fast(run_python):
     assert [line.split(" -> ")[0] for line in lines] == ["predict", "fit", "partial_fit"]
     for line in lines:
         assert "forked" in line and "'spawn'" in line and "'forkserver'" in line, line
+
+
+# -- refitting while serving --------------------------------------------------------------
+
+
+def test_refit_while_predicting_serves_the_old_or_the_new_model():
+    rng = np.random.RandomState(0)
+
+    def frame(n_cities):
+        cities = rng.choice([f"c{i}" for i in range(n_cities)], 200)
+        return pd.DataFrame({"city": cities, "v": rng.normal(size=200)})
+
+    # The new model has ten times the categories: its encoder's feature ids
+    # are beyond the old network's embeddings.
+    X_old, X_new = frame(3), frame(30)
+    y_old, y_new = (X_old["v"] > 0).astype(int), (X_new["v"] > 0.5).astype(int)
+    params = dict(max_iter=4, batch_size=32, random_state=0, **CPU)
+    query = X_new[:40]
+    served = AFMClassifier(**params).fit(X_old, y_old)
+    expected = [served.predict_proba(query),
+                AFMClassifier(**params).fit(X_new, y_new).predict_proba(query)]
+    stop, results, errors = threading.Event(), [], []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                results.append(served.predict_proba(query))
+            except Exception as error:  # every failure is a finding
+                errors.append(error)
+
+    readers = [threading.Thread(target=serve) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for X, y in [(X_new, y_new), (X_old, y_old), (X_new, y_new)]:
+            served.set_params(batch_size=32).fit(X, y)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert not errors, errors[:3]
+    assert len(results) > 10
+    mixed = [r for r in results if not any(np.array_equal(r, e) for e in expected)]
+    assert not mixed, f"{len(mixed)} of {len(results)} predictions mixed two models"
