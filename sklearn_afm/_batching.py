@@ -214,39 +214,67 @@ def _compact_batch(sub, ids=None):
     return indices, values
 
 
+# A step builds (pairs, rows, embedding) float32 tensors, which grow with
+# the square of a row's number of non-zero features: batches are cut into
+# chunks of rows whose tensors hold at most PAIR_BUDGET values (32 MiB), and
+# a row whose tensors alone would hold more than MAX_ROW_PAIR_VALUES (256 MiB)
+# is refused before anything is allocated.
+PAIR_BUDGET = 2**23
+MAX_ROW_PAIR_VALUES = 2**26
 # Inference keeps no activations for a backward pass, so it can take more
 # rows per step than training (fewer steps, less per-step overhead): up to
-# MAX_PREDICTION_ROWS, as long as one (pairs, rows, embedding) tensor stays
-# within PREDICTION_BUDGET float32 values (32 MiB).
-PREDICTION_BUDGET = 2**23
+# MAX_PREDICTION_ROWS, within PAIR_BUDGET.
 MAX_PREDICTION_ROWS = 4096
 
 
 def padded_width_of(X):
-    """Return the padded width of a batch holding the widest row ``X`` may have."""
+    """Return the padded width of a batch holding the widest row of ``X``."""
     if sp.issparse(X):
         widest = np.diff(X.indptr).max(initial=0)
     elif isinstance(X, FieldMatrix):
-        widest = X.ids.shape[1]  # one entry per column; shape[1] counts feature ids
+        widest = (X.values != 0).sum(axis=1).max(initial=0)
     else:
-        widest = X.shape[1]
+        widest = (X != 0).sum(axis=1).max(initial=0)
     return _padded_width(widest, X.shape[1])
 
 
+def rows_within_budget(width, embedding_size):
+    """Return how many rows of padded width ``width`` a step may take at once.
+
+    Raises
+    ------
+    ValueError
+        When even one row would exceed :data:`MAX_ROW_PAIR_VALUES`.
+    """
+    n_pairs = width * (width - 1) // 2
+    pair_values = max(n_pairs, 1) * embedding_size
+    if pair_values > MAX_ROW_PAIR_VALUES:
+        raise ValueError(
+            f"Rows of X have up to {width} non-zero features: their {n_pairs:,} pairs of "
+            f"{embedding_size}-dimensional embeddings need {pair_values * 4 / 2**30:.1f} GiB "
+            "per tensor, more than the model can hold. Give rows with fewer non-zero "
+            "features: keep zeros as zeros (they are absent; a sparse matrix stores only "
+            "the non-zeros), select fewer columns, or declare categorical columns with "
+            "categorical_features (a column is then one feature, whatever its categories)."
+        )
+    return max(1, PAIR_BUDGET // pair_values)
+
+
 def prediction_batch_size(X, batch_size, embedding_size):
-    """Return the rows per batch for inference on ``X``: at least ``batch_size``.
+    """Return the rows per batch for inference on ``X``.
+
+    At least ``batch_size`` (the training batch size) for narrow rows, up to
+    :data:`MAX_PREDICTION_ROWS`; for wide rows as many as
+    :data:`PAIR_BUDGET` allows.
 
     Parameters
     ----------
     X : ndarray, scipy.sparse.csr_array or FieldMatrix
     batch_size : int
-        The training batch size, the floor.
     embedding_size : int
     """
-    width = padded_width_of(X)
-    pairs = max(width * (width - 1) // 2, 1)
-    rows = min(PREDICTION_BUDGET // (pairs * embedding_size), MAX_PREDICTION_ROWS)
-    return int(max(batch_size, rows))
+    budget = rows_within_budget(padded_width_of(X), embedding_size)
+    return int(min(max(batch_size, min(budget, MAX_PREDICTION_ROWS)), budget))
 
 
 def iter_batches(rows, batch_size):

@@ -14,15 +14,26 @@ import threading
 
 import numpy as np
 
-from ._batching import iter_batches, make_batch, padded_width_of, prediction_batch_size
+from ._batching import (
+    iter_batches,
+    make_batch,
+    padded_width_of,
+    prediction_batch_size,
+    rows_within_budget,
+)
 from ._runtime import import_tensorflow, mirrored_strategy
-from ._steps import epoch_step, inference_step, stage, staging_steps, train_step
+from ._steps import (
+    apply_step,
+    epoch_step,
+    gradient_step,
+    inference_step,
+    stage,
+    staging_steps,
+    train_step,
+)
 
 # An epoch of at least this many rows runs as compiled whole-epoch calls.
 COMPILED_MIN_ROWS = 20_000
-# Largest (pairs x rows x embedding) tensor of one compiled step, in values
-# (128 MiB of float32): wider data trains batch by batch.
-COMPILED_PAIR_BUDGET = 2**25
 
 
 def _per_sample_loss(kind, y, out):
@@ -212,12 +223,7 @@ class Engine:
             loss = ops.sum(losses) / ops.cast(size, losses.dtype)
             if network.losses:
                 loss = loss + ops.sum(network.losses) / replicas
-        # Dense gradients: Keras' update of sparse (IndexedSlices) ones squares
-        # each occurrence of an embedding row before summing, so Adam's second
-        # moment would not be the textbook one of the single-device steps.
-        gradients = [
-            tf.convert_to_tensor(g) for g in tape.gradient(loss, network.trainable_variables)
-        ]
+        gradients = tape.gradient(loss, network.trainable_variables)
         self.optimizer.apply(gradients, network.trainable_variables)
         return loss
 
@@ -253,20 +259,51 @@ class Engine:
         with tf.device(self.device):
             for rows in iter_batches(order, batch_size):
                 indices, values = make_batch(X, rows)
+                batch = (indices, values, y[rows], sample_weight[rows])
                 count = tf.constant(indices.shape[0], tf.float32)
-                params, non_trainable, state, loss = train_step(self, indices.shape[1])(
-                    params, non_trainable, state, indices, values, y[rows],
-                    sample_weight[rows], count,
-                )
+                chunk = rows_within_budget(indices.shape[1], self.network.embedding_size)
+                if chunk >= indices.shape[0]:
+                    step = train_step(self, indices.shape[1])
+                    params, non_trainable, state, loss = step(
+                        params, non_trainable, state, *batch, count
+                    )
+                else:
+                    params, non_trainable, state, loss = self._chunked_step(
+                        params, non_trainable, state, batch, count, chunk
+                    )
                 losses.append(loss * count)
         self.assign(params, non_trainable, state)
         return float(tf.add_n(losses)) / len(order)
+
+    def _chunked_step(self, params, non_trainable, state, batch, count, chunk):
+        """One minibatch update of a batch too wide for one step: its gradient in row chunks.
+
+        Each chunk's loss is its rows' part of the batch mean, and its share
+        of the penalties, so the summed gradients are the batch's.
+        """
+        tf = self.tf
+        n_rows, width = batch[0].shape
+        totals, loss = None, 0.0
+        for start in range(0, n_rows, chunk):
+            part = [array[start : start + chunk] for array in batch]
+            share = tf.constant(part[0].shape[0] / n_rows, tf.float32)
+            gradients, squares, non_trainable, chunk_loss = gradient_step(self, width)(
+                params, non_trainable, *part, count, share
+            )
+            loss += chunk_loss
+            sums = [*gradients, *squares]
+            totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
+        half = len(totals) // 2
+        params, state = apply_step(self)(params, state, totals[:half], totals[half:])
+        return params, non_trainable, state, loss
 
     def _replicated_epoch(self, X, y, sample_weight, batch_size, order):
         total = 0.0
         with self.tf.device(self.device):
             for rows in iter_batches(order, batch_size):
                 indices, values = make_batch(X, rows)
+                # Refuses rows too wide for any step; batches are not cut in chunks here.
+                rows_within_budget(indices.shape[1], self.network.embedding_size)
                 loss = self._replicated_step(indices.shape[1])(
                     indices, values, y[rows], sample_weight[rows]
                 )
@@ -278,14 +315,13 @@ class Engine:
 
         Compiling costs a second or two per shape, once per process: it pays
         from :data:`COMPILED_MIN_ROWS` rows an epoch.  Every batch is padded to
-        the widest row, so the pair tensor of one step must stay within
-        :data:`COMPILED_PAIR_BUDGET` values.
+        the widest row, and must fit in one step (see
+        :func:`~sklearn_afm._batching.rows_within_budget`).
         """
         if n_rows < COMPILED_MIN_ROWS:
             return None
         width = padded_width_of(X)
-        pairs = width * (width - 1) // 2
-        if pairs * batch_size * self.network.embedding_size > COMPILED_PAIR_BUDGET:
+        if rows_within_budget(width, self.network.embedding_size) < batch_size:
             return None
         return width
 
@@ -304,10 +340,13 @@ class Engine:
         self.assign(params, non_trainable, state)
         return total / len(order)
 
-    def batch_loss(self, params, non_trainable, indices, values, y, sample_weight, count):
+    def batch_loss(self, params, non_trainable, indices, values, y, sample_weight, count,
+                   share=1.0):
         """Return the loss of one padded batch for the given variable values (stateless).
 
-        ``count`` is the number of real rows; padding rows have weight 0.
+        ``count`` is the number of real rows of the batch (padding rows have
+        weight 0); ``share`` the part of the penalties this call adds (that of
+        its rows, when a batch is cut into chunks).
 
         Returns
         -------
@@ -323,7 +362,7 @@ class Engine:
         )
         loss = ops.sum(_per_sample_loss(self.loss, y, out) * sample_weight) / count
         if penalties:
-            loss = loss + ops.sum(penalties)
+            loss = loss + share * ops.sum(penalties)
         return loss, non_trainable
 
     def _outputs(self, name, X, batch_size, rows=None):
@@ -359,6 +398,7 @@ class Engine:
         ``(first[p], second[p]) = numpy.triu_indices(k, 1)``; the feature ids in
         those slots are in ``indices``.
         """
+        batch_size = prediction_batch_size(X, batch_size, self.network.embedding_size)
         return self._outputs("attention", X, batch_size)
 
     def contributions(self, X, batch_size):
@@ -367,5 +407,6 @@ class Engine:
         The terms are those of :meth:`sklearn_afm._model.AFMNetwork.contributions`,
         as numpy arrays, for consecutive batches of rows.
         """
+        batch_size = prediction_batch_size(X, batch_size, self.network.embedding_size)
         for indices, values, terms in self._outputs("contributions", X, batch_size):
             yield (indices, values, *terms)

@@ -66,6 +66,10 @@ class AFMNetwork(keras.Model):
         seed=None,
         **kwargs,
     ):
+        # The network computes in float32 whatever Keras' global dtype policy
+        # (a user's mixed_bfloat16 or float64 would change a trained model's
+        # predictions, and the engine's float32 inputs would not fit).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.n_features = n_features
         self.n_outputs = n_outputs
@@ -83,9 +87,11 @@ class AFMNetwork(keras.Model):
             embedding_size,
             embeddings_initializer=init.RandomNormal(stddev=0.1, seed=s[0]),
             name="embeddings",
+            dtype=self.dtype_policy,
         )
         self.linear = keras.layers.Embedding(
-            n_features, n_outputs, embeddings_initializer="zeros", name="linear"
+            n_features, n_outputs, embeddings_initializer="zeros", name="linear",
+            dtype=self.dtype_policy,
         )
         if use_attention:
             self.attention_hidden = keras.layers.Dense(
@@ -94,17 +100,24 @@ class AFMNetwork(keras.Model):
                 kernel_initializer=init.GlorotUniform(seed=s[1]),
                 kernel_regularizer=keras.regularizers.L2(attention_l2) if attention_l2 else None,
                 name="attention_hidden",
+                dtype=self.dtype_policy,
             )
             self.attention_score = keras.layers.Dense(
                 1,
                 use_bias=False,
                 kernel_initializer=init.GlorotUniform(seed=s[2]),
                 name="attention_score",
+                dtype=self.dtype_policy,
             )
-        self.attention_dropout_layer = keras.layers.Dropout(attention_dropout, seed=s[3])
-        self.pooled_dropout_layer = keras.layers.Dropout(dropout, seed=s[4])
+        self.attention_dropout_layer = keras.layers.Dropout(
+            attention_dropout, seed=s[3], dtype=self.dtype_policy
+        )
+        self.pooled_dropout_layer = keras.layers.Dropout(dropout, seed=s[4], dtype=self.dtype_policy)
         self.projection = keras.layers.Dense(
-            n_outputs, kernel_initializer=init.GlorotUniform(seed=s[5]), name="projection"
+            n_outputs,
+            kernel_initializer=init.GlorotUniform(seed=s[5]),
+            name="projection",
+            dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):

@@ -547,8 +547,9 @@ def test_prediction_batches_grow_for_narrow_rows_only():
 
     narrow = np.ones((10, 10), dtype=np.float32)
     assert prediction_batch_size(narrow, 256, 16) == MAX_PREDICTION_ROWS
-    # 200 columns make 19,900 pairs: a 4096-row batch would hold 1.3 G values.
-    assert prediction_batch_size(np.ones((10, 200), dtype=np.float32), 256, 16) == 256
+    # 200 columns make 19,900 pairs: a 4096-row batch would hold 1.3 G values,
+    # and even the training batch size would exceed the budget (26 rows do not).
+    assert prediction_batch_size(np.ones((10, 200), dtype=np.float32), 256, 16) == 26
     # Sparse rows count by their non-zeros, not by the columns.
     columns = np.random.RandomState(0).choice(10_000, size=(50, 5))
     wide_sparse = as_row_source(
@@ -560,7 +561,7 @@ def test_prediction_batches_grow_for_narrow_rows_only():
 
     fields = FieldMatrix(np.zeros((10, 10), dtype=np.int32), narrow, n_features=5000)
     assert prediction_batch_size(fields, 256, 16) == MAX_PREDICTION_ROWS
-    # Never below the training batch size.
+    # Never below the training batch size while it fits the budget.
     assert prediction_batch_size(narrow, 10_000, 16) == 10_000
 
 

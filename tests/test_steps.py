@@ -22,16 +22,17 @@ CONFIG = dict(n_features=7, n_outputs=1, embedding_size=4, attention_size=3, att
 
 
 @pytest.mark.parametrize("solver", ["adam", "adagrad", "sgd"])
-def test_apply_optimizer_is_keras_update_on_dense_gradients(solver):
+def test_apply_optimizer_is_keras_update(solver):
     engine = build_engine(CONFIG, {"solver": solver, "learning_rate": 0.05}, "binary", "cpu")
     rng = np.random.RandomState(0)
     variables = engine.network.trainable_variables
     gradients = [tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
     params, _, state = engine.values()
+    slots = steps.optimizer_slots(engine.optimizer)
     for _ in range(3):  # past the first step, where Adam's moments start at 0
-        params, state = steps.apply_optimizer(
-            engine.optimizer, steps.optimizer_slots(engine.optimizer), state, gradients, params
-        )
+        dense, squares = steps.gradients_and_squares(tf, gradients)
+        params, state = steps.apply_optimizer(engine.optimizer, slots, state, dense, squares,
+                                              params)
         engine.optimizer.apply(gradients, variables)
     for ours, keras_value in zip(params, variables):
         np.testing.assert_allclose(ours.numpy(), keras_value.numpy(), rtol=1e-6, atol=1e-7)
@@ -39,20 +40,26 @@ def test_apply_optimizer_is_keras_update_on_dense_gradients(solver):
         np.testing.assert_allclose(np.asarray(ours), keras_value.numpy(), rtol=1e-6, atol=1e-9)
 
 
-def test_adam_second_moment_of_an_embedding_row_is_that_of_its_summed_gradient():
-    """Textbook Adam: a row used by two samples of a batch gets v = (1 - beta_2) (g1 + g2)^2,
-    not the sum of the squared per-sample gradients (Keras' update of sparse gradients)."""
+@pytest.mark.parametrize("solver", ["adam", "adagrad"])
+def test_second_moment_of_an_embedding_row_sums_its_samples_squared_gradients(solver):
+    """As Keras' optimizers treat the embeddings' sparse gradients: a row that two samples
+    of a batch use accumulates g1^2 + g2^2, not (g1 + g2)^2 (which is 0 here)."""
     config = dict(CONFIG, use_attention=False)
-    engine = build_engine(config, {"solver": "adam", "learning_rate": 0.01}, "binary", "cpu")
+    engine = build_engine(config, {"solver": solver, "learning_rate": 0.01}, "binary", "cpu")
     X = as_row_source(np.array([[1.0, 0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0, 0, 0]]))
+    before = engine.get_optimizer_state()
     engine.train_epoch(X, np.array([1.0, 0.0], np.float32), np.ones(2, np.float32), 2,
                        np.arange(2))
     linear = engine.network.linear.embeddings
     slots = steps.optimizer_slots(engine.optimizer)
     index = [id(v) for v in engine.network.trainable_variables].index(id(linear))
-    velocity = engine.optimizer.variables[slots[1][index]].numpy()[0, 0]
-    # Both rows have logit 0: gradients (0.5 - 1) / 2 and (0.5 - 0) / 2 sum to 0.
-    assert velocity == pytest.approx(0.0, abs=1e-12)
+    slot = slots[-1][index]
+    added = engine.get_optimizer_state()[slot][0, 0] - before[slot][0, 0] * (
+        0.999 if solver == "adam" else 1.0
+    )
+    # Both rows have logit 0: per-sample gradients (0.5 - 1) / 2 and (0.5 - 0) / 2.
+    expected = (0.25**2 + 0.25**2) * (0.001 if solver == "adam" else 1.0)
+    assert added == pytest.approx(expected, rel=1e-5)
 
 
 def _fit_both_paths(monkeypatch, make, X, y, **params):
