@@ -409,13 +409,22 @@ class BaseAFM(BaseEstimator, ABC):
         return encode_X(self, X, reset=False, encoder=self._encoder)[0]
 
     def _raw_predict(self, X):
-        """Return the network's outputs for ``X``.
+        """Return the network's outputs for ``X``, refusing NaN or infinite ones.
 
         Call it on a :meth:`_snapshot`, so that the encoder and the network (and
         whatever else the caller reads) are those of one fit.
         """
         Xs = self._encode_fitted(X)
-        return self._get_engine().predict(Xs, self.batch_size)
+        outputs = self._get_engine().predict(Xs, self.batch_size)
+        bad = ~np.isfinite(outputs).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"The network's outputs overflow float32 for {bad.sum()} of {bad.shape[0]} "
+                f"row(s) of X (first: row {np.flatnonzero(bad)[0]}): the products of their "
+                "features, far larger than those of the training data, exceed float32's "
+                "range. Scale X as it was scaled for fit."
+            )
+        return outputs
 
     @property
     def attention_pairs_(self):

@@ -18,6 +18,52 @@ from ._batching import FieldMatrix
 # OrdinalEncoder codes for the two extra features of a categorical column.
 _UNKNOWN, _MISSING = -1, -2
 
+# The network computes in float32.
+_FLOAT32 = np.finfo(np.float32)
+
+
+def check_float32_range(largest, names, fitting):
+    """Refuse numeric columns whose values float32, the network's precision, cannot hold.
+
+    Values beyond float32's largest (3.4e38) would become infinite.  When
+    ``fitting``, a column whose largest magnitude is below float32's smallest
+    normal number (1.2e-38) is refused too: it would keep few bits or none,
+    and the scale learned from it (1 / that magnitude) would overflow.  Tiny
+    values in a column of ordinary ones are accepted: rounded towards 0 in
+    float32, they stay negligible next to the others.
+
+    Parameters
+    ----------
+    largest : ndarray of shape (n_columns,)
+        The largest absolute value of each column.
+    names : sequence of str
+        The columns' names.
+    fitting : bool
+        Whether this is the data of a first fit, which learns the columns' scale.
+    """
+    too_large = largest > _FLOAT32.max
+    if too_large.any():
+        raise ValueError(
+            f"X holds values beyond float32's range ({largest.max():.3g}; float32, which the "
+            f"network computes in, ends at {_FLOAT32.max:.3g}) in column(s) "
+            f"{_some(names, too_large)}; rescale them (for example with StandardScaler)."
+        )
+    too_small = fitting & (largest > 0) & (largest < _FLOAT32.tiny)
+    if too_small.any():
+        raise ValueError(
+            f"All the values of column(s) {_some(names, too_small)} are below the smallest "
+            f"normal float32 ({_FLOAT32.tiny:.3g}) in magnitude: in float32, which the "
+            "network computes in, they would lose their precision or become 0. Rescale them."
+        )
+
+
+def _some(names, mask, limit=5):
+    """Return the names where ``mask`` holds, the first ``limit`` of them, for a message."""
+    chosen = [names[j] for j in np.flatnonzero(mask)]
+    more = f" and {len(chosen) - limit} more" if len(chosen) > limit else ""
+    return f"{chosen[:limit]}{more}"
+
+
 
 def resolve_categorical_features(categorical_features, X):
     """Return a boolean mask of the categorical columns of ``X``.
@@ -101,8 +147,11 @@ def _categorical_values(X, positions):
     return values, missing
 
 
-def _numeric_values(X, positions, feature_names):
-    """Return the numeric columns as floats, refusing what is not a finite number."""
+def _numeric_values(X, positions, feature_names, fitting):
+    """Return the numeric columns as floats, refusing what is not a finite float32 number.
+
+    ``fitting`` as in :func:`check_float32_range`.
+    """
     columns = np.asarray(_columns(X, positions))
     if columns.dtype.kind == "c":
         # Converting to float would silently drop the imaginary parts.
@@ -125,6 +174,9 @@ def _numeric_values(X, positions, feature_names):
             f"{[feature_names[j] for j in positions[bad]]}; impute them (for example "
             "with SimpleImputer) or declare the column categorical."
         )
+    if values.size:
+        largest = np.maximum(values.max(axis=0), -values.min(axis=0))
+        check_float32_range(largest, [feature_names[j] for j in positions], fitting)
     return values
 
 
@@ -199,6 +251,14 @@ class FeatureEncoder:
             dtype=np.float64,
         )
 
+    def fit_transform(self, X, feature_names):
+        """Learn the categories of ``X`` and return it as a FieldMatrix.
+
+        As :meth:`fit` then :meth:`transform`, and it also refuses the numeric
+        columns too small for float32 (see :func:`check_float32_range`).
+        """
+        return self.fit(X)._transform(X, feature_names, fitting=True)
+
     def transform(self, X, feature_names):
         """Return ``X`` as a :class:`~sklearn_afm._batching.FieldMatrix`.
 
@@ -208,15 +268,22 @@ class FeatureEncoder:
         feature_names : sequence of str
             Column names, for error messages.
         """
+        return self._transform(X, feature_names, fitting=False)
+
+    def _transform(self, X, feature_names, fitting):
         categorical, numeric = self._categorical, self._numeric
+        # Everything is checked before the matrix is allocated.
+        if numeric.size:
+            numeric_values = _numeric_values(X, numeric, feature_names, fitting)
+        if categorical.size:
+            codes = self._category_codes(X)
         n_samples = X.shape[0]
         ids = np.empty((n_samples, self.is_categorical.shape[0]), dtype=np.int32)
         values = np.ones((n_samples, self.is_categorical.shape[0]), dtype=np.float32)
         if numeric.size:
-            values[:, numeric] = _numeric_values(X, numeric, feature_names)
+            values[:, numeric] = numeric_values
             ids[:, numeric] = self.offsets_[numeric]
         if categorical.size:
-            codes = self._category_codes(X)
             unknown = self.unknown_ids_[categorical]
             ids[:, categorical] = np.select(
                 [codes == _UNKNOWN, codes == _MISSING],

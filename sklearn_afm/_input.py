@@ -1,8 +1,9 @@
 """Validate the user's ``X`` and turn it into a row source, encoding categorical columns.
 
 The first step down from the estimator facade: scikit-learn's checks
-(``validate_data``: number of columns, feature names, finiteness), the
-categorical columns (:mod:`sklearn_afm._encoding`), and the row sources that
+(``validate_data``: number of columns, feature names, finiteness), the range
+of float32 that the network computes in, the categorical columns
+(:mod:`sklearn_afm._encoding`), and the row sources that
 :mod:`sklearn_afm._batching` cuts into batches.
 """
 
@@ -11,10 +12,12 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
 from ._batching import as_row_source
-from ._encoding import FeatureEncoder, resolve_categorical_features
+from ._encoding import FeatureEncoder, check_float32_range, resolve_categorical_features
 
 # How validate_data checks numeric X in every public method.
 _X_CHECKS = {"accept_sparse": ("csr", "csc", "coo"), "dtype": (np.float32, np.float64)}
+
+_FLOAT32_MAX = np.finfo(np.float32).max
 
 _CATEGORICAL_HINT = (
     "Declare categorical columns with categorical_features (column names, indices or a "
@@ -64,6 +67,7 @@ def encode_X(estimator, X, *, reset, encoder=None):
     if not is_categorical.any():
         _reject_non_numeric(estimator, X)
         X = validate_data(estimator, X, reset=reset, **_X_CHECKS)
+        _check_numeric_range(estimator, X, reset)
         return as_row_source(X), None
     if sp.issparse(X):
         raise ValueError(
@@ -79,8 +83,29 @@ def encode_X(estimator, X, *, reset, encoder=None):
             "required."
         )
     if reset:
-        encoder = FeatureEncoder(is_categorical, estimator.categories).fit(X)
+        encoder = FeatureEncoder(is_categorical, estimator.categories)
+        return encoder.fit_transform(X, column_names(estimator)), encoder
     return encoder.transform(X, column_names(estimator)), encoder
+
+
+def _check_numeric_range(estimator, X, fitting):
+    """Refuse numeric ``X`` (validated) that float32 cannot hold; see check_float32_range.
+
+    Only float64 data can exceed float32's range; only a first fit's data
+    can be too small for it.  Sparse data is measured on its stored values,
+    column by column only when needed.
+    """
+    if X.dtype != np.float64 and not fitting:
+        return
+    if not sp.issparse(X):
+        largest = np.maximum(X.max(axis=0), -X.min(axis=0))
+    elif not fitting and (X.nnz == 0 or max(X.data.max(), -X.data.min()) <= _FLOAT32_MAX):
+        return
+    else:
+        coo = sp.coo_array(X)
+        largest = np.zeros(X.shape[1])
+        np.maximum.at(largest, coo.col, np.abs(coo.data))
+    check_float32_range(largest, column_names(estimator), fitting)
 
 
 def _reject_non_numeric(estimator, X):

@@ -462,6 +462,60 @@ def test_fork_child_of_a_tensorflow_process_fails_fast(run_python):
         assert "forked" in line and "'spawn'" in line and "'forkserver'" in line, line
 
 
+# -- numbers beyond float32 -------------------------------------------------------------
+
+
+def _frame(X):
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["city"] = np.resize(["x", "y", "z"], len(frame))
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "frame"])
+@pytest.mark.parametrize("factor, message", [
+    (1e39, r"beyond float32's range.*\['x2'\]"),
+    (1e-39, r"\['x2'\] are below the smallest normal float32"),
+])
+def test_values_float32_cannot_hold_are_refused_at_fit(data, kind, factor, message):
+    X, y = data
+    X = X.copy()
+    X[:, 2] *= factor
+    given = {"dense": X, "sparse": sp.csr_array(X), "frame": _frame(X)}[kind]
+    if kind == "frame":
+        message = message.replace("x2", "c")
+    with pytest.raises(ValueError, match=message):
+        AFMClassifier(max_iter=1, **CPU).fit(given, y)
+
+
+def test_values_beyond_float32_are_refused_at_predict(data, fitted):
+    X, _ = data
+    model = copy.deepcopy(fitted)
+    for method in (model.predict, model.predict_proba, model.partial_fit):
+        args = (X * 1e39,) if method != model.partial_fit else (X * 1e39, data[1])
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            method(*args)
+    # A tiny value in a column of ordinary ones is simply close to 0.
+    tiny = X.copy()
+    tiny[0, 2] = 1e-40
+    assert np.isfinite(fitted.predict_proba(tiny)).all()
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "decision_function", "predict", "score"])
+def test_overflowing_network_is_an_error_never_nan(data, fitted, method):
+    # 1e30 fits in float32, but products of such features in the network do not.
+    X, y = data
+    args = (X * 1e30, y) if method == "score" else (X * 1e30,)
+    with pytest.raises(ValueError, match="overflow.*float32.*row"):
+        getattr(fitted, method)(*args)
+
+
+def test_overflowing_regressor_is_an_error_never_nan(data):
+    X, _ = data
+    model = AFMRegressor(max_iter=1, **CPU).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="network's outputs overflow float32"):
+        model.predict(X * 1e30)
+
+
 # -- refitting while serving --------------------------------------------------------------
 
 
