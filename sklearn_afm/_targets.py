@@ -123,19 +123,63 @@ def as_columns(y):
 
 
 def fit_standardisation(targets):
-    """Return the mean and scale of each column of ``targets`` (scale 1 for constants)."""
-    scale = targets.std(axis=0)
-    return targets.mean(axis=0), np.where(scale > 0, scale, 1.0)
+    """Return the mean and scale of each column of ``targets`` (scale 1 for constants).
+
+    The squared deviations overflow float64 from targets of about 1e154 on
+    (and the sum of many targets near float64's largest): such columns are
+    measured on the targets divided by their largest magnitude, then scaled
+    back, which is finite for any finite targets.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, scale = targets.mean(axis=0), targets.std(axis=0)
+    overflow = ~(np.isfinite(mean) & np.isfinite(scale))
+    if overflow.any():
+        largest = np.abs(targets[:, overflow]).max(axis=0)
+        unit = targets[:, overflow] / largest
+        mean[overflow] = unit.mean(axis=0) * largest
+        scale[overflow] = unit.std(axis=0) * largest
+    return mean, np.where(scale > 0, scale, 1.0)
 
 
 def standardise(targets, mean, scale):
-    """Return the network's float32 targets for 2-D ``targets``."""
-    return ((targets - mean) / scale).astype(np.float32)
+    """Return the network's float32 targets for 2-D ``targets``.
+
+    Raises
+    ------
+    ValueError
+        When a standardised target is beyond float32's range: centred, it
+        exceeds float64's, or a later ``partial_fit`` chunk lies far outside
+        the targets that ``mean`` and ``scale`` were measured on.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        standardised = ((targets - mean) / scale).astype(np.float32)
+    bad = ~np.isfinite(standardised)
+    if bad.any():
+        raise ValueError(
+            f"y holds {bad.sum()} value(s) too large for the network: standardised with the "
+            f"mean {mean.tolist()} and standard deviation {scale.tolist()} of the targets of "
+            "the first fit, they exceed float32's range. Rescale y (for example with "
+            "TransformedTargetRegressor)."
+        )
+    return standardised
 
 
 def unstandardise(outputs, mean, scale, ndim):
-    """Return predictions in the units (and the dimensionality ``ndim``) of the targets."""
-    predictions = outputs * scale + mean
+    """Return predictions in the units (and the dimensionality ``ndim``) of the targets.
+
+    Raises
+    ------
+    ValueError
+        When a prediction is beyond float64's range (targets near its limits).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        predictions = outputs * scale + mean
+    if not np.isfinite(predictions).all():
+        raise ValueError(
+            "The predictions overflow float64: the network's outputs, times the standard "
+            f"deviation of the targets ({scale.tolist()}), exceed its range. Rescale y for fit "
+            "(for example with TransformedTargetRegressor)."
+        )
     return predictions[:, 0] if ndim == 1 else predictions
 
 

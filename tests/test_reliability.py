@@ -514,6 +514,39 @@ def test_overflowing_regressor_is_an_error_never_nan(data):
     model = AFMRegressor(max_iter=1, **CPU).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="network's outputs overflow float32"):
         model.predict(X * 1e30)
+    # Outputs far from those of training, in the units of targets near float64's limit.
+    model.fit(X, np.resize([-1e308, 1e308], len(X)))
+    with pytest.raises(ValueError, match="predictions overflow float64"):
+        model.predict(X * 1e3)
+
+
+# -- huge regression targets --------------------------------------------------------------
+
+
+def test_regressor_handles_targets_near_float64_limits(data):
+    X, _ = data
+    target = X[:, 0] * X[:, 1] + X[:, 2]
+    params = dict(max_iter=3, batch_size=32, random_state=0, **CPU)
+    reference = AFMRegressor(**params).fit(X, target).predict(X)
+    for magnitude in (1e200, 1e306):
+        huge = AFMRegressor(**params).fit(X, target * magnitude)
+        predictions = huge.predict(X)
+        assert np.isfinite(predictions).all()
+        np.testing.assert_allclose(predictions / magnitude, reference, rtol=1e-3, atol=1e-3)
+
+
+def test_regressor_refuses_targets_it_cannot_standardise(data):
+    X, _ = data
+    # Centred, the largest target exceeds float64's range.
+    y = np.resize([-1.7e308, -1.7e308, 1.7e308], len(X))
+    with pytest.raises(ValueError, match="y.*too large"):
+        AFMRegressor(max_iter=1, **CPU).fit(X, y)
+    # A later chunk far outside the first one's range does not fit float32.
+    model = AFMRegressor(max_iter=1, **CPU).partial_fit(X, X[:, 0])
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="y.*too large"):
+        model.partial_fit(X, X[:, 0] * 1e300)
+    np.testing.assert_array_equal(model.predict(X), before)
 
 
 # -- refitting while serving --------------------------------------------------------------
