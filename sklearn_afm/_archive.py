@@ -26,12 +26,12 @@ import io
 import json
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from ._atomic_write import write_atomically
 from ._state import ESTIMATORS, FORMAT_VERSION
 
 FORMAT_NAME = "sklearn_afm"
@@ -141,8 +141,8 @@ def write(file, estimator_name, params, fitted):
     ----------
     file : str, path-like or binary file object
         Where to write.  A path is written through a temporary file in the
-        same folder and then renamed, so that an interrupted save never leaves
-        a half-written file in its place.
+        same folder and then renamed (see
+        :func:`~sklearn_afm._atomic_write.write_atomically`).
     estimator_name : str
         One of :data:`~sklearn_afm._state.ESTIMATORS`.
     params : dict
@@ -171,18 +171,10 @@ def write(file, estimator_name, params, fitted):
         "fitted": {k: writer.encode(v, f"attribute {k}") for k, v in fitted.items()},
     }
     payload = json.dumps(manifest, indent=1, allow_nan=True).encode()
-    if not isinstance(file, (str, os.PathLike)):
+    if isinstance(file, (str, os.PathLike)):
+        write_atomically(file, lambda out: _write_zip(out, payload, writer.arrays))
+    else:
         _write_zip(file, payload, writer.arrays)
-        return
-    folder = os.path.dirname(os.path.abspath(file))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".sklearn_afm-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            _write_zip(out, payload, writer.arrays)
-        os.replace(temporary, file)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _write_zip(file, payload, arrays):

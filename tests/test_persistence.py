@@ -4,7 +4,14 @@ import io
 import json
 import os
 import pickle
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -424,3 +431,77 @@ def test_truncated_or_corrupted_pickles_fail_in_pickle_not_tensorflow(tmp_path, 
     assert len(report["errors"]) == len(paths)
     assert report["ours"] == []
     assert report["tensorflow"] == []
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and links")
+def test_save_writes_the_file_as_a_plain_write_would(tmp_path):
+    model = AFMRegressor(embedding_size=3)
+    umask = os.umask(0o027)
+    try:
+        model.save(tmp_path / "new.afm")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(umask)
+    assert _mode(tmp_path / "new.afm") == _mode(tmp_path / "plain") == 0o640
+    # An existing file keeps its permissions.
+    shared = tmp_path / "shared.afm"
+    shared.write_bytes(b"")
+    shared.chmod(0o664)
+    model.save(shared)
+    assert _mode(shared) == 0o664
+    # A symbolic link is written through, to its target.
+    (tmp_path / "link.afm").symlink_to("target.afm")
+    model.save(tmp_path / "link.afm")
+    assert (tmp_path / "link.afm").is_symlink()
+    assert sklearn_afm.load(tmp_path / "target.afm").embedding_size == 3
+    assert not list(tmp_path.glob(".sklearn_afm-*.tmp"))
+
+
+_SAVE_UNTIL_TERMINATED = """
+    import sys
+    import numpy as np
+    from sklearn_afm import AFMRegressor
+
+    # A parameter of 16 Mi random booleans: a save takes a while.
+    bits = np.frombuffer(np.random.RandomState(0).bytes(2**21), dtype=np.uint8)
+    model = AFMRegressor(categorical_features=np.unpackbits(bits).astype(bool))
+    while True:
+        model.save(sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
+def test_sigterm_during_save_removes_the_temporary_file(tmp_path):
+    command = [sys.executable, "-c", textwrap.dedent(_SAVE_UNTIL_TERMINATED), tmp_path / "m.afm"]
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".sklearn_afm-*.tmp")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        process.send_signal(signal.SIGTERM)
+        # The process still ends by the signal, as without a save under way.
+        assert process.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        process.kill()
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["m.afm"])
+
+
+def test_save_leaves_the_sigterm_handler_as_it_was(tmp_path):
+    model = AFMRegressor(embedding_size=3)
+    model.save(tmp_path / "model.afm")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def handler(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        model.save(tmp_path / "model.afm")
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
