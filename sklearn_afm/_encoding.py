@@ -8,6 +8,7 @@ row is stored (:class:`~sklearn_afm._batching.FieldMatrix`); no one-hot matrix
 is ever built.
 """
 
+from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,10 @@ from ._batching import FieldMatrix
 
 # OrdinalEncoder codes for the two extra features of a categorical column.
 _UNKNOWN, _MISSING = -1, -2
+
+# Cells that hold several values: OrdinalEncoder would make each distinct
+# combination a category of its own (or fail on the unhashable ones).
+_MULTI_VALUED = (tuple, list, set, frozenset, np.ndarray)
 
 # The network computes in float32.
 _FLOAT32 = np.finfo(np.float32)
@@ -62,7 +67,6 @@ def _some(names, mask, limit=5):
     chosen = [names[j] for j in np.flatnonzero(mask)]
     more = f" and {len(chosen) - limit} more" if len(chosen) > limit else ""
     return f"{chosen[:limit]}{more}"
-
 
 
 def resolve_categorical_features(categorical_features, X):
@@ -180,6 +184,75 @@ def _numeric_values(X, positions, feature_names, fitting):
     return values
 
 
+def _brief(value, limit=60):
+    """Return the repr of a value for a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_cell(name, value, where):
+    """Raise the error for a value that cannot be a category; return if it can be one.
+
+    Parameters
+    ----------
+    name : str
+        The column's name.
+    value : object
+    where : str
+        Where the value is: "in row 3", "among its given categories".
+    """
+    kind = type(value).__name__
+    if isinstance(value, _MULTI_VALUED):
+        raise ValueError(
+            f"Categorical column {name!r} has, {where}, a {kind} ({_brief(value)}): a value "
+            "with several values cannot be one category. Multi-valued columns are not "
+            "supported: one-hot their values (for example with MultiLabelBinarizer) or "
+            "join each cell's values into one string."
+        )
+    if not isinstance(value, Hashable):
+        raise TypeError(
+            f"Categorical column {name!r} has, {where}, a {kind} ({_brief(value)}), which is "
+            "not a category: a categorical cell must be a string, a number or missing."
+        )
+
+
+def _refuse_odd_cells(values, names, candidates=None):
+    """Raise the error for the first cell of ``values`` that cannot be a category.
+
+    Parameters
+    ----------
+    values : ndarray of object, shape (n_samples, n_columns)
+    names : sequence of str
+        The names of the columns of ``values``.
+    candidates : ndarray of bool of the shape of ``values``, default=None
+        The cells to look at (all when None).
+    """
+    for c, name in enumerate(names):
+        column = values[:, c]
+        rows = range(column.shape[0]) if candidates is None else np.flatnonzero(candidates[:, c])
+        for row in rows:
+            _refuse_cell(name, column[row], f"in row {row}")
+
+
+def _refuse_unknown_multi_valued(values, names, unknown, columns):
+    """Raise the error for the first multi-valued cell among the ``unknown`` cells of ``values``.
+
+    OrdinalEncoder finds tuples and frozensets, which are hashable, unknown
+    categories.  Only the given ``columns`` are looked at, and in each only
+    its distinct unknown values, not every cell.
+    """
+    for c in columns:
+        distinct = pd.unique(values[unknown[:, c], c])
+        if any(isinstance(value, _MULTI_VALUED) for value in distinct):
+            _refuse_odd_cells(values[:, [c]], [names[c]], unknown[:, [c]])
+
+
+def _refuse_multi_valued(values, names):
+    """Raise the error for the first cell of ``values`` that holds several values, if any."""
+    multi_valued = np.frompyfunc(lambda value: isinstance(value, _MULTI_VALUED), 1, 1)
+    _refuse_odd_cells(values, names, multi_valued(values).astype(bool))
+
+
 class FeatureEncoder:
     """Learned vocabulary of the categorical columns and feature-id layout.
 
@@ -211,16 +284,40 @@ class FeatureEncoder:
         self._categorical = np.flatnonzero(is_categorical)
         self._numeric = np.flatnonzero(~is_categorical)
 
-    def fit(self, X):
+    def fit(self, X, feature_names=None):
         """Learn the categories of ``X``'s categorical columns.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, n_columns)
+        feature_names : sequence of str, default=None
+            Column names, for error messages; "x0", "x1", ... when None.
+
+        Raises
+        ------
+        ValueError
+            For a cell or a given category that holds several values (a
+            tuple, list, set or array).
         """
         categorical = self._categorical
+        if feature_names is None:
+            feature_names = [f"x{j}" for j in range(X.shape[1])]
+        names = [feature_names[j] for j in categorical]
+        if self.categories != "auto":
+            for name, given in zip(names, self.categories):
+                for value in given:
+                    _refuse_cell(name, value, "among its given categories")
         values, _ = _categorical_values(X, categorical)
-        self.ordinal_ = self._ordinal_encoder(self.categories).fit(values)
+        try:
+            self.ordinal_ = self._ordinal_encoder(self.categories).fit(values)
+        except TypeError:
+            # OrdinalEncoder names only the type of lists, sets and arrays;
+            # what else it refuses (dicts, mixed types) its message says well.
+            _refuse_multi_valued(values, names)
+            raise
+        # Tuples and frozensets are hashable: OrdinalEncoder took them as categories.
+        if any(isinstance(v, _MULTI_VALUED) for c in self.ordinal_.categories_ for v in c):
+            _refuse_multi_valued(values, names)
         # Missing values have a feature of their own, never a known category.
         known = [c[~pd.isna(c)] for c in self.ordinal_.categories_]
         if any(len(k) < len(c) for k, c in zip(known, self.ordinal_.categories_)):
@@ -257,10 +354,15 @@ class FeatureEncoder:
         As :meth:`fit` then :meth:`transform`, and it also refuses the numeric
         columns too small for float32 (see :func:`check_float32_range`).
         """
-        return self.fit(X)._transform(X, feature_names, fitting=True)
+        return self.fit(X, feature_names)._transform(X, feature_names, fitting=True)
 
     def transform(self, X, feature_names):
         """Return ``X`` as a :class:`~sklearn_afm._batching.FieldMatrix`.
+
+        Values that are not a known category are the column's "unknown"
+        feature, except cells that cannot be a category at all: a cell with
+        several values (tuple, list, set, array) is a ValueError, as in
+        :meth:`fit`, and any other unhashable one a TypeError.
 
         Parameters
         ----------
@@ -276,7 +378,7 @@ class FeatureEncoder:
         if numeric.size:
             numeric_values = _numeric_values(X, numeric, feature_names, fitting)
         if categorical.size:
-            codes = self._category_codes(X)
+            codes = self._category_codes(X, [feature_names[j] for j in categorical])
         n_samples = X.shape[0]
         ids = np.empty((n_samples, self.is_categorical.shape[0]), dtype=np.int32)
         values = np.ones((n_samples, self.is_categorical.shape[0]), dtype=np.float32)
@@ -292,14 +394,14 @@ class FeatureEncoder:
             )
         return FieldMatrix(ids, values, self.n_features_, unknown_ids=self.unknown_ids_)
 
-    def _category_codes(self, X):
+    def _category_codes(self, X, names):
         """Position of each categorical value among its column's ``categories_``.
 
-        Unknown categories are ``_UNKNOWN`` and missing values ``_MISSING``.
-        Columns of pandas' ``category`` dtype already hold integer codes: only
-        their few categories are looked up, which is over ten times faster
-        than OrdinalEncoder on each value (it dominated predicting on such
-        frames).
+        Unknown categories are ``_UNKNOWN`` and missing values ``_MISSING``;
+        ``names`` are the categorical columns' names.  Columns of pandas'
+        ``category`` dtype already hold integer codes: only their few
+        categories are looked up, which is over ten times faster than
+        OrdinalEncoder on each value (it dominated predicting on such frames).
         """
         categorical = self._categorical
         codes = np.empty((X.shape[0], categorical.size), dtype=np.int64)
@@ -309,17 +411,33 @@ class FeatureEncoder:
             if not isinstance(getattr(column, "dtype", None), pd.CategoricalDtype):
                 slow.append(c)
                 continue
-            # pandas codes a missing value -1; categories never hold one.
-            lookup = pd.Index(self.categories_[c], dtype=object).get_indexer(
-                column.cat.categories.astype(object)
-            )
-            lookup = np.append(np.where(lookup < 0, _UNKNOWN, lookup), _MISSING)
-            codes[:, c] = lookup[column.cat.codes.to_numpy()]
+            codes[:, c] = self._category_dtype_codes(c, column, names[c])
         if slow:
             # OrdinalEncoder keeps its columns in fit order: give it all of
             # them, and keep the results of the columns that need it.
             values, missing = _categorical_values(X, categorical)
-            encoded = self.ordinal_.transform(values).astype(np.int64)
+            try:
+                encoded = self.ordinal_.transform(values).astype(np.int64)
+            except TypeError:
+                # Its message ("unhashable type") names neither column nor row.
+                _refuse_odd_cells(values[:, slow], [names[c] for c in slow])
+                raise
             encoded[missing] = _MISSING
+            _refuse_unknown_multi_valued(values, names, encoded == _UNKNOWN, slow)
             codes[:, slow] = encoded[:, slow]
         return codes
+
+    def _category_dtype_codes(self, c, column, name):
+        """Return the codes of the ``c``-th categorical column, a pandas ``category`` Series."""
+        categories = column.cat.categories.astype(object)
+        lookup = pd.Index(self.categories_[c], dtype=object).get_indexer(categories)
+        pandas_codes = column.cat.codes.to_numpy()
+        for k in np.flatnonzero(lookup < 0):
+            # Categories are hashable, but tuples and frozensets hold several values.
+            if isinstance(categories[k], _MULTI_VALUED):
+                rows = np.flatnonzero(pandas_codes == k)
+                if rows.size:
+                    _refuse_cell(name, categories[k], f"in row {rows[0]}")
+        # pandas codes a missing value -1; categories never hold one.
+        lookup = np.append(np.where(lookup < 0, _UNKNOWN, lookup), _MISSING)
+        return lookup[pandas_codes]

@@ -549,6 +549,76 @@ def test_regressor_refuses_targets_it_cannot_standardise(data):
     np.testing.assert_array_equal(model.predict(X), before)
 
 
+# -- odd categorical cells ----------------------------------------------------------------
+
+
+def _genres(cells):
+    rng = np.random.RandomState(0)
+    return pd.DataFrame({"genre": pd.Series(cells, dtype=object), "v": rng.normal(size=len(cells))})
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [("Action", "Drama"), ("Comedy",)] * 20,
+        [["Action", "Drama"], ["Comedy"]] * 20,
+        [frozenset({"Action"}), frozenset({"Comedy"})] * 20,
+        [("Action",), "Comedy"] * 20,
+        [np.array(["Action"]), np.array(["Comedy"])] * 20,
+    ],
+    ids=["tuples", "lists", "frozensets", "tuple-and-str", "arrays"],
+)
+def test_multi_valued_cells_are_refused_at_fit(cells):
+    X = _genres(cells)
+    with pytest.raises(ValueError, match=r"column 'genre' has, in row \d+, .*several values"):
+        AFMClassifier(max_iter=1, **CPU).fit(X, np.resize([0, 1], len(X)))
+
+
+def test_multi_valued_categories_are_refused_at_fit():
+    X = _genres(["Action", "Comedy"] * 20)
+    model = AFMClassifier(max_iter=1, categories=[[("Action",), "Comedy"]], **CPU)
+    message = r"column 'genre' has, among its given categories, .*several values"
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, np.resize([0, 1], len(X)))
+
+
+@pytest.fixture(scope="module")
+def genre_model():
+    X = _genres(["Action", "Comedy", "Drama"] * 20)
+    return AFMClassifier(max_iter=1, random_state=0, **CPU).fit(X, np.resize([0, 1], len(X)))
+
+
+@pytest.mark.parametrize(
+    "cell, error, message",
+    [
+        (("Action", "Drama"), ValueError, "several values"),
+        (["Action", "Drama"], ValueError, "several values"),
+        ({"Action"}, ValueError, "several values"),
+        (np.array(["Action"]), ValueError, "several values"),
+        ({"k": 1}, TypeError, "dict.*not a category"),
+    ],
+    ids=["tuple", "list", "set", "array", "dict"],
+)
+@pytest.mark.parametrize("as_category", [False, True], ids=["object", "category-dtype"])
+def test_odd_cells_at_predict_get_a_clear_error(genre_model, cell, error, message, as_category):
+    X = _genres(["Action", "Comedy", "Drama"] * 2)
+    X.iat[4, 0] = cell
+    if as_category:
+        if isinstance(cell, (list, set, dict, np.ndarray)):
+            pytest.skip("pandas categories must be hashable")
+        X["genre"] = X["genre"].astype("category")
+    with pytest.raises(error, match=rf"column 'genre'.*row 4.*{message}"):
+        genre_model.predict_proba(X)
+
+
+@pytest.mark.parametrize("cell", [7, 2.5, b"Action", True, object(), "never seen"])
+def test_other_unseen_values_are_unknown_categories(genre_model, cell):
+    X = _genres(["Action", "Comedy", "Drama"] * 2)
+    expected = genre_model.predict_proba(X.assign(genre="never seen"))[4]
+    X.iat[4, 0] = cell
+    np.testing.assert_array_equal(genre_model.predict_proba(X)[4], expected)
+
+
 # -- refitting while serving --------------------------------------------------------------
 
 
