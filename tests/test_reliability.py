@@ -661,3 +661,16 @@ def test_refit_while_predicting_serves_the_old_or_the_new_model():
     assert len(results) > 10
     mixed = [r for r in results if not any(np.array_equal(r, e) for e in expected)]
     assert not mixed, f"{len(mixed)} of {len(results)} predictions mixed two models"
+
+
+# -- reproducibility across thread counts ---------------------------------------------------
+
+
+def test_user_guide_says_what_reproducibility_covers():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user_guide.rst").read_text()
+    section = guide.split("Reproducibility\n---------------")[1].split("\n---")[0]
+    # Another thread count sums in another order (measured: 2.4e-4 apart).
+    for fact in ("same machine", "number of threads", "OMP_NUM_THREADS"):
+        assert fact in section, fact
