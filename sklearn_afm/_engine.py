@@ -128,7 +128,8 @@ class Engine:
                 self.network.set_weights(weights)
             elif feature_scale is not None:
                 self.network.feature_scale.assign(feature_scale)
-            self.optimizer = optimizers[solver](learning_rate=learning_rate)
+            # A fixed name, as the network's (see AFMNetwork).
+            self.optimizer = optimizers[solver](learning_rate=learning_rate, name=solver)
             self.optimizer.build(self.network.trainable_variables)
             if optimizer_state is not None:
                 for variable, value in zip(self.optimizer.variables, optimizer_state):
