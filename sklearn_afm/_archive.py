@@ -9,7 +9,7 @@ that holds data only:
   :data:`~sklearn_afm._state.ESTIMATORS`), its ``get_params()`` and its fitted
   state (the record of :mod:`sklearn_afm._state`);
 * ``arrays/<n>.npy``: every numeric array (network weights, optimizer state,
-  attention totals, ...), read back with ``numpy.load(allow_pickle=False)``.
+  attention totals, ...), in numpy's ``.npy`` format, read without pickle.
 
 Values that JSON lacks are written as tagged objects (``{"__kind__": ...}``):
 tuples, dicts with keys other than strings, numpy scalars, arrays of Python
@@ -17,44 +17,81 @@ objects (category labels, column names: their elements must be plain
 scalars), numpy random generators (as ``get_state()``) and the few helper
 objects of a fitted estimator named in :func:`_helpers`.  :func:`read` rebuilds
 only those; anything else in a file is refused, so that a file can describe
-an estimator but never make the loader run code.  This module knows the
-container, not the estimators: :func:`sklearn_afm.load` turns what it reads
-into an estimator.
+an estimator but never make the loader run code.
+
+Nor can a file make the loader allocate what it does not hold:
+:mod:`sklearn_afm._container` checks the zip archive and ``estimator.json``
+first; each array's ``.npy`` header must describe exactly the bytes its
+member holds; and the record's *outline*, every array replaced by its
+:class:`ArrayHeader`, goes to the caller's check before any array data is
+read.  This module knows the format, not the estimators:
+:func:`sklearn_afm.load` checks the record (:mod:`sklearn_afm._checks`) and
+turns it into an estimator.
 """
 
 import io
 import json
+import math
 import os
 import re
 import zipfile
-import zlib
+from typing import NamedTuple
 
 import numpy as np
 
 from ._atomic_write import write_atomically
-from ._state import ESTIMATORS, FORMAT_VERSION
+from ._container import (
+    ARRAY_NAME,
+    CORRUPTED,
+    FORMAT_NAME,
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    InvalidFile,
+    corrupted,
+    invalid_file,
+    open_checked,
+    shown,
+)
+from ._state import FORMAT_VERSION
 
-FORMAT_NAME = "sklearn_afm"
-
-_MANIFEST = "estimator.json"
-_ARRAY_NAME = re.compile(r"arrays/\d+\.npy")
+_NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 # Scalar kinds that may appear in a file: bool, signed/unsigned int, float.
 _SCALAR_KINDS = "biuf"
 # What an array of Python objects (category labels, column names) may hold.
 _PLAIN_SCALARS = (str, int, float, bool, np.generic, type(None))
 # Attribute names a file may set: identifiers, dunder names excluded.
-_ATTRIBUTE_NAME = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*")
-# What reading a damaged archive raises.
-_CORRUPTED = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+_ATTRIBUTE_NAME = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]{0,99}")
+# The fields of each kind of tagged value, {"__kind__": kind, field: ...}.
+_KINDS = {
+    "scalar": ("dtype", "value"),
+    "tuple": ("items",),
+    "dict": ("items",),
+    "object_array": ("shape", "items"),
+    "ndarray": ("file",),
+    "RandomState": ("state",),
+    "dtype": ("name",),
+    "object": ("class", "state"),
+}
+
+class ArrayHeader(NamedTuple):
+    """What the ``.npy`` header of an array member claims, read before its data."""
+
+    shape: tuple
+    dtype: np.dtype
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
-class InvalidFile(ValueError):
-    """A file that is not, or no longer, a sklearn_afm model file."""
+class ObjectOutline(NamedTuple):
+    """An object of a file (a helper, a RandomState) before it is built: its class and state."""
 
-
-def invalid_file(source, message):
-    """Return the error for a file ``source`` that is not a valid model file."""
-    return InvalidFile(f"{source} is not a valid sklearn_afm model file: {message}")
+    cls: type
+    state: object
 
 
 def _helpers():
@@ -155,6 +192,9 @@ def write(file, estimator_name, params, fitted):
     TypeError
         If a parameter or attribute holds something other than data (for
         example a callable).
+    ValueError
+        If ``estimator.json`` would exceed :data:`MAX_MANIFEST_BYTES`, which
+        :func:`read` refuses (category labels by the million).
     """
     from sklearn import __version__ as sklearn_version
 
@@ -171,6 +211,12 @@ def write(file, estimator_name, params, fitted):
         "fitted": {k: writer.encode(v, f"attribute {k}") for k, v in fitted.items()},
     }
     payload = json.dumps(manifest, indent=1, allow_nan=True).encode()
+    if len(payload) > MAX_MANIFEST_BYTES:
+        raise ValueError(
+            f"This {estimator_name}'s {MANIFEST} would hold {len(payload)} bytes, more than "
+            f"the {MAX_MANIFEST_BYTES} that sklearn_afm.load reads (too many category "
+            "labels); save it with joblib instead."
+        )
     if isinstance(file, (str, os.PathLike)):
         write_atomically(file, lambda out: _write_zip(out, payload, writer.arrays))
     else:
@@ -179,7 +225,7 @@ def write(file, estimator_name, params, fitted):
 
 def _write_zip(file, payload, arrays):
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_MANIFEST, payload)
+        archive.writestr(MANIFEST, payload)
         for name, array in arrays:
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
@@ -190,23 +236,41 @@ def _write_zip(file, payload, arrays):
 
 
 class _Reader:
-    """Rebuild values written by :class:`_Writer`, refusing anything else."""
+    """Rebuild values written by :class:`_Writer`, refusing anything else.
 
-    def __init__(self, archive, source):
+    With ``outline=True`` no array data is read: each array becomes the
+    :class:`ArrayHeader` of its member, each object an :class:`ObjectOutline`.
+    """
+
+    def __init__(self, archive, source, outline=False):
         self.archive = archive
         self.source = source
+        self.outline = outline
         self.helpers = _helpers()
+        # The header of each array member read so far: a member serves one value only.
+        self.headers = {}
 
     def fail(self, message):
         raise invalid_file(self.source, message)
 
-    def attributes(self, state, where):
-        """Decode a mapping of attribute names to values."""
+    def record(self, manifest):
+        """Decode the parameters and the fitted state of a checked manifest."""
+        return (
+            self.attributes(manifest["params"], "parameters"),
+            self.attributes(manifest["fitted"], "fitted attributes"),
+        )
+
+    def attributes(self, state, where, cls=None):
+        """Decode a mapping of attribute names to values, of an object of ``cls`` if given."""
         if not isinstance(state, dict):
             self.fail(f"{where} is not a mapping of attributes.")
         bad = [k for k in state if not _ATTRIBUTE_NAME.fullmatch(k)]
         if bad:
-            self.fail(f"{where} has attribute names that are not allowed: {bad}.")
+            self.fail(f"{where} has attribute names that are not allowed: {shown(bad)}.")
+        # An instance attribute named like a method or property would hide it.
+        hiding = [k for k in state if hasattr(cls, k)] if cls is not None else []
+        if hiding:
+            self.fail(f"{where} has attributes that would hide {cls.__name__}'s: {shown(hiding)}.")
         return {k: self.decode(v, f"{where}.{k}") for k, v in state.items()}
 
     def decode(self, value, where):
@@ -214,21 +278,19 @@ class _Reader:
             return value
         if isinstance(value, list):
             return [self.decode(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if not isinstance(value, dict):
-            self.fail(f"{where} holds a {type(value).__name__}.")
         kind = value.get("__kind__")
+        fields = _KINDS.get(kind) if isinstance(kind, str) else None
+        if fields is None:
+            self.fail(f"{where} has an unknown kind of value {shown(kind)}.")
+        if sorted(value) != sorted(("__kind__", *fields)):
+            self.fail(f"{where} has the fields {shown(sorted(value))}; a {kind} has "
+                      f"{', '.join(fields)}.")
         try:
-            decode = getattr(self, f"_decode_{kind}") if isinstance(kind, str) else None
-        except AttributeError:
-            decode = None
-        if decode is None:
-            self.fail(f"{where} has an unknown kind of value {kind!r}.")
-        try:
-            return decode(value, where)
+            return getattr(self, f"_decode_{kind}")(value, where)
         except InvalidFile:
             raise
         except (KeyError, TypeError, ValueError, OverflowError) as error:
-            self.fail(f"{where} cannot be read ({type(error).__name__}: {error}).")
+            self.fail(f"{where} cannot be read ({type(error).__name__}: {shown(str(error))}).")
 
     def _decode_tuple(self, value, where):
         return tuple(self.decode(value["items"], where))
@@ -237,7 +299,7 @@ class _Reader:
         result = {}
         for key, item in value["items"]:
             key = self.decode(key, f"{where} key")
-            result[key] = self.decode(item, f"{where}[{key!r}]")
+            result[key] = self.decode(item, f"{where}[{shown(key)}]")
         return result
 
     def _dtype(self, name, kinds, where):
@@ -262,24 +324,48 @@ class _Reader:
 
     def _decode_ndarray(self, value, where):
         name = value["file"]
-        if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name):
-            self.fail(f"{where} names an array {name!r} outside the archive's arrays/.")
+        if not isinstance(name, str) or not ARRAY_NAME.fullmatch(name):
+            self.fail(f"{where} names an array {shown(name)} outside the archive's arrays/.")
+        if name in self.headers:
+            self.fail(f"{where} names the array {name!r}, which another value names too.")
         try:
-            data = self.archive.read(name)
+            info = self.archive.getinfo(name)
         except KeyError:
             self.fail(f"{where} names an array {name!r} that the archive lacks.")
-        try:
+        with self.archive.open(info) as stream:
+            header = self.headers[name] = self._header(stream, info, where)
+        if self.outline:
+            return header
+        with self.archive.open(info) as stream:
             # Reads the .npy format only (np.load would also open .npz and pickles).
-            array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+            return np.lib.format.read_array(stream, allow_pickle=False)
+
+    def _header(self, stream, info, where):
+        """Read the ``.npy`` header of member ``info``; it must describe the member's bytes."""
+        what = f"the array {info.filename!r} ({where})"
+        try:
+            read_header = _NPY_HEADERS.get(np.lib.format.read_magic(stream))
+            if read_header is None:
+                raise ValueError("a .npy format version other than 1.0 and 2.0")
+            shape, _, dtype = read_header(stream)
         except ValueError as error:
-            # Object arrays need pickle to load: refused by allow_pickle=False.
-            self.fail(f"the array {name!r} ({where}) cannot be read without pickle ({error}).")
-        if array.dtype.kind not in _SCALAR_KINDS + "U":
-            self.fail(f"the array {name!r} ({where}) has dtype {array.dtype}, not allowed.")
-        return array
+            self.fail(f"{what} is not a .npy array this format reads ({shown(str(error))}).")
+        if dtype.hasobject:
+            # Object arrays need pickle to load.
+            self.fail(f"{what} holds Python objects: it cannot be read without pickle.")
+        if dtype.kind not in _SCALAR_KINDS + "U" or dtype.itemsize == 0:
+            self.fail(f"{what} has dtype {shown(str(dtype))}, which this format does not allow.")
+        header = ArrayHeader(shape, dtype)
+        size = info.file_size - stream.tell()
+        if min(shape, default=0) < 0 or header.nbytes != size:
+            self.fail(f"{what} claims shape {shown(shape)} of {dtype} ({header.nbytes} bytes), "
+                      f"but holds {size} bytes of data.")
+        return header
 
     def _decode_RandomState(self, value, where):
         state = self.decode(value["state"], where)
+        if self.outline:
+            return ObjectOutline(np.random.RandomState, state)
         generator = np.random.RandomState()
         generator.set_state(state)
         return generator
@@ -287,8 +373,11 @@ class _Reader:
     def _decode_object(self, value, where):
         cls = self.helpers.get(value["class"])
         if cls is None:
-            self.fail(f"{where} is an object of class {value['class']!r}, which is not allowed.")
-        state = self.attributes(value["state"], where)
+            self.fail(f"{where} is an object of class {shown(value['class'])}, which is not "
+                      "allowed.")
+        state = self.attributes(value["state"], where, cls)
+        if self.outline:
+            return ObjectOutline(cls, state)
         instance = cls.__new__(cls)
         if hasattr(cls, "__setstate__"):
             instance.__setstate__(state)
@@ -297,17 +386,25 @@ class _Reader:
         return instance
 
 
-def read(file, source):
+def read(file, source, check):
     """Read the estimator that :func:`write` wrote to ``file``.
 
     Only data is read (JSON and numpy arrays without pickle), so a file from
-    an untrusted source cannot run code when read.
+    an untrusted source cannot run code when read; and nothing is read before
+    it is checked (see :ref:`persistence`): the container and
+    ``estimator.json`` here, then the record's outline by ``check``, before
+    any array data.
 
     Parameters
     ----------
     file : str, path-like or binary file object
     source : str
         How messages name the file.
+    check : callable
+        ``check(estimator_name, params, fitted, n_bytes)`` is given the
+        record's outline (each array an :class:`ArrayHeader`, each object an
+        :class:`ObjectOutline`) and the bytes all its arrays claim; it raises
+        ValueError, with a message, for a record to refuse.
 
     Returns
     -------
@@ -316,83 +413,33 @@ def read(file, source):
     params : dict
     fitted : dict
         Its fitted state, decoded.
-    version : str or None
+    version : str
         The sklearn_afm version that wrote it.
 
     Raises
     ------
     ValueError
         If the file is not a sklearn_afm model file (a pickle, say), is
-        truncated or corrupted, was written by a newer format version, names a
-        class that is not allowed, or holds an array that needs pickle.
+        truncated or corrupted, was written by a newer format version, holds
+        anything the format does not, or a record that ``check`` refuses.
     """
-    try:
-        archive = zipfile.ZipFile(file)
-    except zipfile.BadZipFile as error:
-        head = _head(file)
-        hint = (
-            " It looks like a pickle: load those only from trusted sources, with joblib.load."
-            if head.startswith(b"\x80")
-            else " Is it truncated?"
-        )
-        raise ValueError(
-            f"{source} is not a sklearn_afm model file (not a zip archive: {error}).{hint}"
-        ) from None
+    archive, manifest = open_checked(file, source)
     with archive:
-        manifest = _read_manifest(archive, source)
-        reader = _Reader(archive, source)
         try:
-            params = reader.attributes(manifest["params"], "parameters")
-            fitted = reader.attributes(manifest["fitted"], "fitted attributes")
-        except _CORRUPTED as error:
-            raise _corrupted(source, error) from None
-        except (KeyError, AttributeError) as error:
-            reader.fail(f"its {_MANIFEST} lacks {error}.")
-    return manifest["estimator"], params, fitted, manifest.get("sklearn_afm_version")
+            outline = _Reader(archive, source, outline=True)
+            params, fitted = outline.record(manifest)
+            try:
+                n_bytes = sum(header.nbytes for header in outline.headers.values())
+                check(manifest["estimator"], params, fitted, n_bytes)
+            except ValueError as error:
+                raise invalid_file(source, str(error)) from None
+            unused = set(archive.namelist()) - set(outline.headers) - {MANIFEST}
+            if unused:
+                raise invalid_file(source, f"it holds arrays that no value names: "
+                                           f"{shown(sorted(unused))}.")
+            params, fitted = _Reader(archive, source).record(manifest)
+        except CORRUPTED as error:
+            raise corrupted(source, error) from None
+    return manifest["estimator"], params, fitted, manifest["sklearn_afm_version"]
 
 
-def _corrupted(source, error):
-    return ValueError(f"{source} is a truncated or corrupted sklearn_afm model file ({error}).")
-
-
-def _read_manifest(archive, source):
-    """Return the checked manifest of ``archive``: format, version and estimator class."""
-    try:
-        manifest = json.loads(archive.read(_MANIFEST))
-    except KeyError:
-        raise ValueError(
-            f"{source} is a zip archive but not a sklearn_afm model file (it has no "
-            f"{_MANIFEST})."
-        ) from None
-    except (*_CORRUPTED, ValueError, RecursionError) as error:
-        raise _corrupted(source, error) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise invalid_file(source, f"its {_MANIFEST} does not declare format {FORMAT_NAME!r}.")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{source} has sklearn_afm file format version {version!r} (written by "
-            f"sklearn_afm {manifest.get('sklearn_afm_version')}), but this sklearn_afm "
-            f"reads format versions up to {FORMAT_VERSION}; upgrade sklearn_afm to load it."
-        )
-    name = manifest.get("estimator")
-    if name not in ESTIMATORS:
-        raise invalid_file(
-            source, f"it holds a {name!r}; only {', '.join(ESTIMATORS)} are allowed."
-        )
-    return manifest
-
-
-def _head(file):
-    """Return the first bytes of ``file``, leaving a file object where it was."""
-    try:
-        if isinstance(file, (str, os.PathLike)):
-            with open(file, "rb") as f:
-                return f.read(2)
-        position = file.tell()
-        file.seek(0)
-        head = file.read(2)
-        file.seek(position)
-        return head
-    except (OSError, AttributeError):
-        return b""

@@ -65,6 +65,11 @@ REQUIRED = {
     "AFMClassifier": (*_REQUIRED, "classes_"),
     "AFMRegressor": (*_REQUIRED, "_y_mean", "_y_scale", "_y_ndim"),
 }
+# The rest of a fitted estimator's state: the history of a fit with or without
+# validation, and the column names of a fit on a DataFrame.  A model file may
+# hold nothing else (pickles hold whatever the estimator held, such as
+# scikit-learn's ``_metadata_request``).
+OPTIONAL = ("feature_names_in_", "best_loss_", "validation_scores_", "best_validation_score_")
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
@@ -142,15 +147,14 @@ def restore(estimator, record, source):
     record = dict(record)
     name = type(estimator).__name__
     _check_version(name, record.pop(VERSION_KEY, None))
-    _complete(record)
-    required = REQUIRED[name]
-    missing = [field for field in required if field not in record]
-    if 0 < len(missing) < len(required):
+    complete(record)
+    problem = names_problem(name, record)
+    if problem:
         raise ValueError(
-            f"{source} holds an incomplete fitted {name}: {', '.join(missing)} missing. It "
-            "was not written by this version of sklearn_afm, or was altered."
+            f"{source} holds {problem}. It was not written by this version of sklearn_afm, "
+            "or was altered."
         )
-    if not missing:
+    if "_network_config" in record:
         network = {field: record.pop(name) for name, field in NETWORK_FIELDS.items()}
         record["_network"] = TrainedNetwork(**network)
         for view in _ENCODER_VIEWS:
@@ -158,7 +162,27 @@ def restore(estimator, record, source):
     vars(estimator).update(record)
 
 
-def _complete(record):
+def names_problem(estimator_name, names, fitted_only=False):
+    """Say what makes ``names`` not the attribute names of an estimator's record; None if nothing.
+
+    A record holds all of the fitted state (:data:`REQUIRED`) or none of it.
+    With ``fitted_only`` (a model file's fitted section), ``names`` may hold
+    nothing else than :data:`REQUIRED` and :data:`OPTIONAL`, and nothing at
+    all for an unfitted estimator.
+    """
+    required = REQUIRED[estimator_name]
+    missing = [field for field in required if field not in names]
+    if 0 < len(missing) < len(required):
+        return f"an incomplete fitted {estimator_name}: {', '.join(missing)} missing"
+    allowed = () if missing else (*required, *OPTIONAL)
+    unknown = [field for field in names if field not in allowed]
+    if fitted_only and unknown:
+        state = "an unfitted" if missing else "a fitted"
+        return f"attributes that {state} {estimator_name} does not have: {', '.join(unknown)}"
+    return None
+
+
+def complete(record):
     """Add to ``record`` the fitted state that earlier 0.1.0 builds did not record."""
     if "_optimizer_state" in record and "_optimizer_config" not in record:
         # The optimizer then always had the parameters' settings.
@@ -166,6 +190,7 @@ def _complete(record):
             "solver": record["solver"],
             "learning_rate": float(record["learning_rate_init"]),
         }
+    return record
 
 
 def _check_version(estimator_name, original_version):

@@ -4,12 +4,14 @@ import io
 import json
 import os
 import pickle
+import re
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -234,11 +236,22 @@ def saved(tmp_path_factory):
     return path, manifest, arrays
 
 
-def _write(path, manifest, arrays):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("estimator.json", json.dumps(manifest))
-        for name, data in arrays.items():
-            archive.writestr(name, data)
+def _write(path, manifest, arrays, extra=()):
+    """Write a model file: ``manifest`` (a dict, or JSON text), then ``arrays`` and ``extra``.
+
+    ``arrays`` maps member names to bytes or to an iterable of chunks (a
+    streamed bomb); ``extra`` is a list of further (name or ZipInfo, bytes)
+    members, repeated names allowed.
+    """
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile on a repeated name
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            archive.writestr("estimator.json", text)
+            for name, data in [*arrays.items(), *extra]:
+                with archive.open(name, "w") as member:
+                    for chunk in [data] if isinstance(data, bytes) else data:
+                        member.write(chunk)
     return path
 
 
@@ -431,6 +444,300 @@ def test_truncated_or_corrupted_pickles_fail_in_pickle_not_tensorflow(tmp_path, 
     assert len(report["errors"]) == len(paths)
     assert report["ours"] == []
     assert report["tensorflow"] == []
+
+
+# -- untrusted files: what a file may claim, hold and make the loader do ------------------
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_header(shape, dtype="<f4"):
+    """The .npy header of an array of ``shape``, without its data."""
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def _claiming(shape, n_bytes, dtype="<f4"):
+    """A member whose header claims ``shape`` and that holds ``n_bytes`` zeros, streamed."""
+    yield _npy_header(shape, dtype)
+    for start in range(0, n_bytes, 2**20):
+        yield bytes(min(2**20, n_bytes - start))
+
+
+def _member(manifest, *path):
+    """The member name of the array at ``path`` in the fitted section."""
+    value = manifest["fitted"]
+    for key in path:
+        value = value[key]
+    return value["file"]
+
+
+_LOAD_UNDER_MEMORY_LIMIT = """
+    import json, resource, sys
+    import sklearn_afm
+
+    sklearn_afm.load(sys.argv[1])  # imports what loading needs before the limit
+    with open("/proc/self/statm") as f:
+        mapped = int(f.read().split()[0]) * resource.getpagesize()
+    # Loading a small model takes a few MiB; 128 MiB more than is mapped now
+    # is far less than any of the crafted members would inflate to.
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + 128 * 2**20, resource.RLIM_INFINITY))
+    results = []
+    for path in sys.argv[1:]:
+        try:
+            sklearn_afm.load(path)
+            results.append(["loaded", ""])
+        except Exception as error:
+            results.append([type(error).__name__, str(error)[:400]])
+    print(json.dumps(results))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_array_members_are_checked_before_they_are_read(tmp_path, saved, run_python):
+    path, manifest, arrays = saved
+    embeddings = _member(manifest, "_weights", 1)
+    columns = _member(manifest, "_encoder", "state", "feature_columns_")
+    cases = {
+        # A 256 MiB deflate bomb of the right dtype in place of the (15, 16) embeddings.
+        "bomb": ({embeddings: _claiming((2**26,), 2**28)},
+                 r"_weights\[1\] must be a float32 array of shape \(15, 16\), not a float32 "
+                 r"array of shape \(67108864,\)"),
+        # The same bomb where no exact shape is known: the encoder's feature columns.
+        "bomb outside the network": ({columns: _claiming((2**26,), 2**28, "<i4")},
+                                     r"its arrays claim \d+ bytes, more than the \d+ that"),
+        # Headers that claim 58 TiB, and 4 GiB, over a few bytes of data.
+        "58 TiB claimed": ({embeddings: _claiming((2**44,), 1024)},
+                           r"claims shape \(17592186044416,\) .* but holds 1024 bytes"),
+        "4 GiB claimed": ({embeddings: _claiming((2**30,), 2**20)},
+                          r"claims shape \(1073741824,\) .* but holds 1048576 bytes"),
+    }
+    paths = [path]
+    for name, (members, _) in cases.items():
+        paths.append(_write(tmp_path / f"{name}.afm", manifest, {**arrays, **members}))
+    results = json.loads(run_python(_LOAD_UNDER_MEMORY_LIMIT, *paths).splitlines()[-1])
+    assert results[0] == ["loaded", ""]
+    for (name, (_, message)), (kind, text) in zip(cases.items(), results[1:]):
+        assert kind == "InvalidFile", (name, kind, text)
+        assert re.search(message, text), (name, text)
+
+
+def _set_config(key, value):
+    def edit(manifest):
+        items = manifest["fitted"]["_network_config"]["items"]
+        items[[k for k, _ in items].index(key)][1] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_set_config("embedding_size", 10**9),
+         r"_weights\[1\] must be a float32 array of shape \(15, 1000000000\), not a float32 "
+         r"array of shape \(15, 16\)"),
+        (_set_config("n_features", 10**10),
+         r"n_features must be an integer in \[1, 2147483647\], not 10000000000"),
+        (_set_config("n_outputs", 1), r"_weights\[2\] must be a float32 array of shape \(15, 1\)"),
+        (_set_config("attention_size", "16"), "attention_size must be an integer"),
+        (_set_config("dropout", 1.5), r"dropout must be a number in \[0, 1\), not 1.5"),
+        (_set_config("use_attention", 1), "use_attention must be a bool"),
+        (_set_config("seed", -1), "seed must be an integer in"),
+        (lambda m: m["fitted"]["_network_config"]["items"].append(["depth", 3]),
+         "_network_config must map n_features, n_outputs"),
+        (lambda m: m["fitted"]["_network_config"]["items"].append([7, 3]),
+         "_network_config must map n_features, n_outputs"),
+        (lambda m: m["fitted"].update(n_features_in_=16), r"n_features_in_ must be an integer in "
+                                                          r"\[1, 15\], not 16"),
+        (lambda m: m["fitted"]["_encoder"]["state"].update(n_features_=14),
+         "_encoder maps the columns to 14 features, but the network has 15"),
+        (lambda m: m["fitted"].update(_optimizer_config={"__kind__": "dict", "items": [
+            ["solver", "rmsprop"], ["learning_rate", 0.01]]}), "a solver among adam, adagrad"),
+    ],
+    ids=["embedding-size", "n-features", "n-outputs", "type", "dropout", "use-attention",
+         "seed", "unknown-key", "number-key", "columns", "encoder", "solver"],
+)
+def test_network_configuration_is_checked_at_load(tmp_path, saved, edit, message):
+    _, manifest, arrays = saved
+    path = _write(tmp_path / "crafted.afm", _edited(manifest, edit), arrays)
+    with pytest.raises(ValueError, match=message):
+        sklearn_afm.load(path)
+
+
+def _replace_array(path, array):
+    """Edit: the array at ``path`` of the fitted section becomes ``array``."""
+
+    def edit(manifest, arrays):
+        arrays[_member(manifest, *path)] = _npy(array)
+
+    return edit
+
+
+def _cut_list(name, keep):
+    def edit(manifest, arrays):
+        for value in manifest["fitted"][name][keep:]:
+            arrays.pop(value.get("file"), None)
+        del manifest["fitted"][name][keep:]
+
+    return edit
+
+
+def _add_weight(manifest, arrays):
+    manifest["fitted"]["_weights"].append({"__kind__": "ndarray", "file": "arrays/999.npy"})
+    arrays["arrays/999.npy"] = _npy(np.zeros(3, np.float32))
+
+
+def _nan_embedding(value):
+    array = np.zeros((15, 16), np.float32)
+    array[3, 4] = value
+    return _replace_array(("_weights", 1), array)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_replace_array(("_weights", 1), np.zeros((15, 5), np.float32)),
+         r"_weights\[1\] must be a float32 array of shape \(15, 16\), not a float32 array "
+         r"of shape \(15, 5\)"),
+        (_replace_array(("_weights", 1), np.zeros((15, 16))),
+         r"_weights\[1\] must be a float32 array .* not a float64 array"),
+        (_cut_list("_weights", 7), "_weights must be a list of 8 arrays .* not a list of 7"),
+        (_add_weight, "_weights must be a list of 8 arrays .* not a list of 9"),
+        (_cut_list("_optimizer_state", 4),
+         "_optimizer_state must be a list of 16 arrays .* not a list of 4"),
+        (_replace_array(("classes_",), np.array(["a", "b", "c", "d"])),
+         "classes_ holds 4 classes, but the network has 3 outputs"),
+        (_replace_array(("classes_",), np.array(["a", "a", "b"])), "classes_ repeats labels"),
+        (_nan_embedding(np.nan), r"_weights\[1\] holds NaN or infinite values"),
+        (_nan_embedding(np.inf), r"_weights\[1\] holds NaN or infinite values"),
+        (_replace_array(("attention_weights_",), np.zeros((3, 3))),
+         r"attention_weights_ must be a float64 array of shape \(4, 4\)"),
+    ],
+    ids=["shape", "dtype", "missing", "extra", "cut-optimizer-state", "classes-outputs",
+         "repeated-classes", "nan", "inf", "attention"],
+)
+def test_network_arrays_are_checked_at_load(tmp_path, saved, edit, message):
+    _, manifest, arrays = saved
+    manifest, arrays = json.loads(json.dumps(manifest)), dict(arrays)
+    edit(manifest, arrays)
+    with pytest.raises(ValueError, match=message):
+        sklearn_afm.load(_write(tmp_path / "crafted.afm", manifest, arrays))
+
+
+@pytest.mark.parametrize(
+    "estimator, params",
+    [("classifier", {}), ("regressor", dict(solver="adagrad", use_attention=False)),
+     ("classifier", dict(solver="sgd", embedding_size=3, attention_size=5))],
+)
+def test_expected_shapes_are_those_of_a_fitted_network(estimator, params):
+    # load derives the shapes without TensorFlow: they must be the engine's.
+    from sklearn_afm._checks import optimizer_shapes, weight_shapes
+
+    model, X = _fit(estimator, "dense")
+    model.set_params(**params).fit(X, model.predict(X) if estimator == "regressor" else
+                                   np.arange(X.shape[0]) % 2)
+    network = model._network
+    weights, trainable = weight_shapes(network.config)
+    assert [w.shape for w in network.weights] == weights
+    state = optimizer_shapes(network.optimizer["solver"], trainable)
+    assert [np.shape(v) for v in network.optimizer_state] == state
+
+
+def _nested(depth):
+    """Manifest text whose loss_curve_ nests ``depth`` lists (json.dumps would recurse)."""
+
+    def text(manifest):
+        marker = "__nested__"
+        manifest = _edited(manifest, lambda m: m["fitted"].update(loss_curve_=marker))
+        return json.dumps(manifest).replace(f'"{marker}"', "[" * depth + "]" * depth)
+
+    return text
+
+
+def _symlink(manifest, arrays):
+    info = zipfile.ZipInfo(_member(manifest, "_weights", 0))
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return manifest, {k: v for k, v in arrays.items() if k != info.filename}, [(info, b"/etc")]
+
+
+def _repeated(manifest, arrays):
+    name = _member(manifest, "_weights", 1)
+    return manifest, arrays, [(name, _npy(np.ones((15, 16), np.float32)))]
+
+
+def _repeated_json_key(manifest, arrays):
+    text = json.dumps(manifest)
+    return text.replace('"n_iter_": ', '"n_iter_": 99, "n_iter_": ', 1), arrays, []
+
+
+def _edit(edit):
+    return lambda manifest, arrays: (_edited(manifest, edit), arrays, [])
+
+
+def _text(make):
+    return lambda manifest, arrays: (make(manifest), arrays, [])
+
+
+@pytest.mark.parametrize(
+    "craft, message",
+    [
+        (_edit(lambda m: m["fitted"].update(predict="x")),
+         "attributes that a fitted AFMClassifier does not have: predict"),
+        (_edit(lambda m: m.update(fitted={"best_loss_": 0.5})),
+         "attributes that an unfitted AFMClassifier does not have: best_loss_"),
+        (_edit(lambda m: m["fitted"]["_encoder"]["state"].update(transform=1)),
+         r"would hide FeatureEncoder's: \['transform'\]"),
+        (_edit(lambda m: m["fitted"]["classes_"].update(shape=[3])),
+         r"has the fields \['__kind__', 'file', 'shape'\]; a ndarray has file"),
+        (_edit(lambda m: m.update(comment="hi")), r"keys the format does not have: \['comment'\]"),
+        (_edit(lambda m: m.update(format_version=True)), "format version True is not a positive"),
+        (_edit(lambda m: m.update(format_version=-7)), "format version -7 is not a positive"),
+        (_edit(lambda m: m.update(format_version=1.0)), "format version 1.0 is not a positive"),
+        (_edit(lambda m: m.update(sklearn_afm_version=["0.1"])), "not a version"),
+        (_text(_nested(500)), "nested more than 32 levels deep"),
+        (_text(_nested(100_000)), "nested more than 32 levels deep"),
+        (_repeated_json_key, "repeats the key 'n_iter_'"),
+        (_repeated, r"holds the members \['arrays/\d+.npy'\] more than once"),
+        (_symlink, r"member 'arrays/\d+.npy' is a symbolic link"),
+        (lambda m, a: (m, a, [("notes.txt", b"hi")]), "member 'notes.txt' is not part of"),
+        (lambda m, a: (m, a, [("arrays/999.npy", _npy(np.zeros(3)))]),
+         r"arrays that no value names: \['arrays/999.npy'\]"),
+    ],
+    ids=["unknown-attribute", "unfitted-attribute", "hides-a-method", "unknown-field",
+         "unknown-manifest-key", "version-true", "version-negative", "version-float", "writer-version", "depth-500",
+         "depth-100000", "repeated-json-key", "repeated-member", "symlink-member",
+         "unknown-member", "unused-member"],
+)
+def test_only_the_schema_is_accepted(tmp_path, saved, craft, message):
+    _, manifest, arrays = saved
+    manifest, arrays, extra = craft(manifest, dict(arrays))
+    with pytest.raises(ValueError, match=message):
+        sklearn_afm.load(_write(tmp_path / "crafted.afm", manifest, arrays, extra))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(estimator="A" * 10**7),
+        lambda m: m["fitted"].update(loss_curve_={"__kind__": "B" * 10**7}),
+        lambda m: m["fitted"]["_encoder"].update({"class": "C" * 10**7}),
+        lambda m: m["fitted"]["loss_curve_"].append({"__kind__": "scalar", "dtype": "D" * 10**7,
+                                                     "value": 1}),
+        lambda m: m["params"].update(solver="E" * 10**7),
+    ],
+    ids=["estimator", "kind", "class", "dtype", "parameter"],
+)
+def test_messages_cut_what_they_echo_short(tmp_path, saved, edit):
+    _, manifest, arrays = saved
+    with pytest.raises(ValueError) as error:
+        sklearn_afm.load(_write(tmp_path / "crafted.afm", _edited(manifest, edit), arrays))
+    assert len(str(error.value)) < 1000
 
 
 def _mode(path):
