@@ -89,7 +89,11 @@ def apply_optimizer(optimizer, slots, state, gradients, squares, params):
     kind = type(optimizer).__name__
     new = []
     for i, (p, g, g2) in enumerate(zip(params, gradients, squares)):
-        if kind == "SGD":
+        if g is None:
+            # A variable the batch did not reach (the attention network of a
+            # batch without pairs): Keras' optimizers leave it and its slots.
+            new.append(p)
+        elif kind == "SGD":
             new.append(p - learning_rate * g)
         elif kind == "Adagrad":
             accumulator = state[slots[0][i]] = state[slots[0][i]] + g2
@@ -126,7 +130,10 @@ def gradients_and_squares(tf, gradients):
     """
     dense, squares = [], []
     for g in gradients:
-        if isinstance(g, tf.IndexedSlices):
+        if g is None:
+            dense.append(None)
+            squares.append(None)
+        elif isinstance(g, tf.IndexedSlices):
             rows = g.dense_shape[0]
             dense.append(tf.math.unsorted_segment_sum(g.values, g.indices, rows))
             squares.append(tf.math.unsorted_segment_sum(tf.square(g.values), g.indices, rows))
@@ -245,7 +252,11 @@ def gradient_step(engine, width):
             loss, non_trainable = engine.batch_loss(
                 params, non_trainable, indices, values, y, sample_weight, count, share
             )
-        gradients, squares = gradients_and_squares(tf, tape.gradient(loss, params))
+        # Zeros for variables the chunk did not reach: the chunks' sums need
+        # one structure (such variables have a gradient in some chunk of any
+        # batch wide enough to be cut).
+        gradients = tape.gradient(loss, params, unconnected_gradients="zero")
+        gradients, squares = gradients_and_squares(tf, gradients)
         return gradients, squares, non_trainable, loss
 
     def build():
