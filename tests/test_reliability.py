@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
 from sklearn_afm import AFMClassifier, AFMRegressor
+from sklearn_afm._batching import as_row_source
 from sklearn_afm._engine import Engine
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -673,3 +674,87 @@ def test_user_guide_says_what_reproducibility_covers():
     # Another thread count sums in another order (measured: 2.4e-4 apart).
     for fact in ("same machine", "number of threads", "OMP_NUM_THREADS"):
         assert fact in section, fact
+
+
+# -- wide rows, dtype policies, memory over many fits (issue 14, items 1, 8, 13) -----------
+
+
+def test_rows_too_wide_for_any_step_are_refused_before_allocating(run_python):
+    """5 rows x 10,000 dense columns once grew to 6.8 GB and crashed: now a ValueError,
+    under an address-space limit that the old allocation would exceed."""
+    out = run_python(
+        """
+        import resource
+        import numpy as np
+        resource.setrlimit(resource.RLIMIT_AS, (5 * 2**30, 5 * 2**30))
+        from sklearn_afm import AFMClassifier
+        X = np.random.RandomState(0).rand(5, 10_000)
+        try:
+            AFMClassifier(max_iter=1, device="cpu").fit(X, [0, 1, 0, 1, 0])
+        except ValueError as error:
+            print(error)
+        """
+    )
+    assert "non-zero features" in out and "categorical_features" in out
+
+
+def test_wide_rows_train_and_predict_in_row_chunks_within_the_budget(monkeypatch):
+    """A batch whose pair tensors exceed the budget is cut into chunks of rows: the update
+    is the same as one step over the whole batch, and prediction takes smaller batches."""
+    import sklearn_afm._batching as batching
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(60, 12), rng.randint(2, size=60)
+    params = dict(max_iter=2, batch_size=30, early_stopping=False, random_state=0, **CPU)
+    whole = AFMClassifier(**params).fit(X, y)
+    # 12 columns: 66 pairs x 16 = 1,056 values a row; a budget of 5,000 takes 4 rows.
+    monkeypatch.setattr(batching, "PAIR_BUDGET", 5_000)
+    chunked = AFMClassifier(**params).fit(X, y)
+    np.testing.assert_allclose(chunked.loss_curve_, whole.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(chunked.predict_proba(X), whole.predict_proba(X), rtol=1e-5)
+    assert batching.prediction_batch_size(as_row_source(X), 30, 16) == 4
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "float64"])
+def test_global_keras_dtype_policy_changes_nothing(run_python, policy):
+    out = run_python(
+        """
+        import sys
+        import numpy as np
+        import keras
+        from sklearn_afm import AFMClassifier
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(300, 5)); y = (X[:, 0] * X[:, 1] > 0).astype(int)
+        fit = lambda: AFMClassifier(max_iter=2, random_state=0, device="cpu").fit(X, y)
+        default = fit()
+        expected = default.predict_proba(X)
+        keras.mixed_precision.set_global_policy(sys.argv[1])
+        print(np.abs(default.predict_proba(X) - expected).max(),
+              np.abs(fit().predict_proba(X) - expected).max())
+        """,
+        policy,
+    )
+    assert [float(v) for v in out.split()] == [0.0, 0.0]
+
+
+def test_many_fits_in_one_process_do_not_grow_memory(run_python):
+    """Before: ~0.9 MB of native memory per fit, kept (a long GridSearchCV leaked)."""
+    out = run_python(
+        """
+        import resource
+        import warnings
+        import numpy as np
+        from sklearn_afm import AFMClassifier
+        warnings.simplefilter("ignore")
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(100, 4)); y = (X[:, 0] > 0).astype(int)
+        params = dict(max_iter=1, embedding_size=4, attention_size=3, batch_size=50, device="cpu")
+        rss = []
+        for i in range(70):
+            AFMClassifier(random_state=i, **params).fit(X, y).predict(X)
+            if i in (19, 69):
+                rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB
+        print((rss[1] - rss[0]) / 50)
+        """
+    )
+    assert float(out) < 300, f"{float(out):.0f} KiB per fit"
