@@ -239,6 +239,9 @@ class BaseAFM(BaseEstimator, ABC):
         TypeError
             If a parameter is not plain data (numbers, strings, arrays, lists,
             dicts, numpy RandomState).
+        ValueError
+            If the file's description would exceed the 64 MiB that
+            :func:`sklearn_afm.load` reads (as with millions of category labels).
         """
         from ._archive import write
 
