@@ -213,10 +213,12 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
     """
     validating = data.validation_rows is not None
     best_weights = None
+    planned_rows = data.train_rows.shape[0] * n_epochs
     for _ in range(n_epochs):
         start = time.perf_counter()
         order = random_state.permutation(data.train_rows)
-        loss = engine.train_epoch(data.source, data.y, data.train_weight, batch_size, order)
+        loss = engine.train_epoch(data.source, data.y, data.train_weight, batch_size, order,
+                                  planned_rows=planned_rows)
         history.n_iter += 1
         _check_finite(loss, f"the loss became {loss}", history.n_iter)
         epoch = Epoch(history.n_iter, loss)
