@@ -201,7 +201,7 @@ class AFMNetwork(keras.Model):
         projected = ops.matmul(products, self.projection.kernel) * ops.expand_dims(attention, -1)
         linear = self.linear(indices) * ops.expand_dims(self._scale(indices, values), -1)
         return (
-            ops.convert_to_tensor(self.projection.bias),
+            self.projection.bias.value,
             linear,
             ops.transpose(projected, (1, 0, 2)),
             ops.transpose(attention),

@@ -142,3 +142,24 @@ def test_inference_steps_hold_no_variable_of_the_engine_that_traced_them():
     again = build_engine(dict(CONFIG, n_features=11), {"solver": "sgd", "learning_rate": 0.1},
                          "binary", "cpu")
     np.testing.assert_allclose(again.predict(X, 4), expected, rtol=1e-6)
+
+
+def test_steps_traced_by_another_estimator_read_only_this_ones_weights():
+    """Shared steps must take every weight as an input: explain's bias once came from the
+    estimator that traced the step."""
+    rng = np.random.RandomState(3)
+    X, y = rng.normal(size=(200, 4)), rng.randint(3, size=200)
+    params = dict(max_iter=2, alpha=0.5, dropout=0.2, early_stopping=False, device="cpu")
+    first = AFMClassifier(random_state=0, **params).fit(X, y)
+    first.explain(X[:3]), first.pair_attention(X[:3])
+    second = AFMClassifier(random_state=1, **params).fit(X * 3, y)
+    shared = (second.loss_curve_, second.decision_function(X), second.explain(X[:3]),
+              second.pair_attention(X[:3])[0])
+    steps._CACHE.clear()
+    alone = AFMClassifier(random_state=1, **params).fit(X * 3, y)
+    assert shared[0] == alone.loss_curve_
+    np.testing.assert_array_equal(shared[1], alone.decision_function(X))
+    explained = alone.explain(X[:3])
+    for field in ("bias", "linear", "interactions", "attention"):
+        np.testing.assert_array_equal(shared[2][field], explained[field])
+    np.testing.assert_array_equal(shared[3], alone.pair_attention(X[:3])[0])
