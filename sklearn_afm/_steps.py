@@ -36,7 +36,9 @@ from ._batching import iter_batches, make_batch
 # targets and weights): the staging memory is bounded whatever the data size.
 STAGING_BUDGET = 64 * 2**20
 
-# Traced steps by (kind, engine key, shape); a step holds no variable.
+# Traced steps by (kind, engine key, shape), oldest first; a step holds no
+# variable, only its graph.
+MAX_CACHED_STEPS = 256
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -184,12 +186,17 @@ def stage(X, y, sample_weight, batch_size, order, width, steps):
         yield indices, values, targets, weights, counts, len(chunk)
 
 
-
 def _cached(key, build):
-    """Return the step cached under ``key``, building it once."""
+    """Return the step cached under ``key``, building it once.
+
+    Beyond :data:`MAX_CACHED_STEPS` steps the oldest is dropped, so that a
+    long search over many configurations keeps a bounded number of graphs.
+    """
     with _CACHE_LOCK:
         step = _CACHE.get(key)
         if step is None:
+            if len(_CACHE) >= MAX_CACHED_STEPS:
+                del _CACHE[next(iter(_CACHE))]
             step = _CACHE[key] = build()
         return step
 

@@ -163,3 +163,11 @@ def test_steps_traced_by_another_estimator_read_only_this_ones_weights():
     for field in ("bias", "linear", "interactions", "attention"):
         np.testing.assert_array_equal(shared[2][field], explained[field])
     np.testing.assert_array_equal(shared[3], alone.pair_attention(X[:3])[0])
+
+
+def test_the_process_cache_keeps_a_bounded_number_of_steps(monkeypatch):
+    monkeypatch.setattr(steps, "MAX_CACHED_STEPS", 2)
+    monkeypatch.setattr(steps, "_CACHE", {})
+    for key in "abc":
+        assert steps._cached(key, lambda: key.upper()) == key.upper()
+    assert list(steps._CACHE) == ["b", "c"]
