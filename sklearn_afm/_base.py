@@ -37,7 +37,14 @@ from ._inspection import (
 from ._network import TrainedNetwork, build_engine
 from ._runtime import check_not_forked
 from ._state import ESTIMATORS, VERSION_KEY, restore, to_record
-from ._training import History, StoppingRule, VerboseReporter, make_training_set, train
+from ._training import (
+    History,
+    StoppingRule,
+    ValidationSet,
+    VerboseReporter,
+    make_training_set,
+    train,
+)
 
 # early_stopping="auto" holds out a validation set from this many samples on,
 # where a tenth of the data is enough to measure progress.
@@ -257,7 +264,7 @@ class BaseAFM(BaseEstimator, ABC):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight, incremental=False, classes=None, validation=(None,) * 3):
         # Fitting sets many attributes, on a copy of the estimator: the new
         # fitted state is published in one step, by replacing the attribute
         # dictionary, so that threads predicting meanwhile (on a _snapshot)
@@ -267,7 +274,7 @@ class BaseAFM(BaseEstimator, ABC):
         work = object.__new__(type(self))
         work.__dict__ = dict(vars(self))
         try:
-            work._fit_unprotected(X, y, sample_weight, incremental, classes)
+            work._fit_unprotected(X, y, sample_weight, incremental, classes, validation)
         except BaseException:
             if "_network" in vars(self):
                 # A continued engine was trained in place: rebuild it from the
@@ -277,7 +284,7 @@ class BaseAFM(BaseEstimator, ABC):
         self.__dict__ = vars(work)
         return self
 
-    def _fit_unprotected(self, X, y, sample_weight, incremental, classes):
+    def _fit_unprotected(self, X, y, sample_weight, incremental, classes, validation):
         # partial_fit always continues a fitted model; fit only with warm_start.
         warm = hasattr(self, "_network") and (incremental or self.warm_start)
         if y is None:
@@ -296,13 +303,16 @@ class BaseAFM(BaseEstimator, ABC):
         else:
             rng = check_random_state(self.random_state)
         network_seed = int(rng.randint(np.iinfo(np.int32).max))
+        validation_fraction = self._validation_fraction(Xs.shape[0], incremental)
+        given = self._validation_set(*validation)
         data = make_training_set(
             Xs,
             y,
             sample_weight,
             rng,
-            validation_fraction=self._validation_fraction(Xs.shape[0], incremental),
+            validation_fraction=None if given is not None else validation_fraction,
             stratify=y if is_classifier(self) else None,
+            validation=given if validation_fraction is not None else None,
         )
         engine, config, optimizer = self._training_engine(warm, network_seed, Xs)
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
@@ -325,9 +335,35 @@ class BaseAFM(BaseEstimator, ABC):
             )
         self._network = TrainedNetwork.from_engine(engine, config, optimizer)
         self._random_state = rng
-        self._set_history(history, validated=data.validation_rows is not None)
+        self._set_history(history, validated=data.validation is not None)
         self._update_attention_summary(Xs, reset=not (incremental and warm))
         return self
+
+    def _validation_set(self, X_val, y_val, sample_weight_val):
+        """Validate the validation set ``fit`` was given; None when it was given none.
+
+        As HistGradientBoostingClassifier's: it replaces the held-out share
+        when early stopping is on (``early_stopping=True``, or "auto" from
+        1000 training samples), and ``early_stopping=False`` refuses it.
+        """
+        if X_val is None and y_val is None:
+            return None
+        if y_val is None:
+            raise ValueError("X_val is provided, but y_val was not provided.")
+        if X_val is None:
+            raise ValueError("y_val is provided, but X_val was not provided.")
+        if self.early_stopping is False:
+            raise ValueError(
+                "X_val and y_val are passed to fit while early_stopping is False: set "
+                "early_stopping to 'auto' or True to monitor them."
+            )
+        source, _ = encode_X(self, X_val, reset=False, encoder=self._encoder)
+        y_val = self._encode_y(y_val, reset=False)
+        check_consistent_length(source, y_val)
+        sample_weight_val = _check_sample_weight(
+            sample_weight_val, source, dtype=np.float64, ensure_non_negative=True
+        )
+        return ValidationSet(source, None, y_val, sample_weight_val)
 
     def _validation_fraction(self, n_samples, incremental):
         """Return the share of rows early stopping holds out, None when it is off."""

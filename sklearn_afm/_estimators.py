@@ -62,7 +62,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
     __init__.__signature__ = signature_with(BaseAFM.__init__, after="tol", class_weight=None)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data.
 
         Parameters
@@ -74,13 +74,26 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
             Class labels (any hashable values, at least two classes).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples.
+        X_val : {array-like, sparse matrix, DataFrame} of shape (n_val, n_features), \
+default=None
+            Validation data that early stopping monitors instead of holding out
+            ``validation_fraction`` of ``X``, as in
+            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`; it needs
+            ``early_stopping`` to be "auto" or True.  In a
+            :class:`~sklearn.pipeline.Pipeline`, ``transform_input=["X_val"]``
+            transforms it as ``X`` (with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)``).
+        y_val : array-like of shape (n_val,), default=None
+            Its targets.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Its weights.
 
         Returns
         -------
         self : AFMClassifier
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, validation=(X_val, y_val, sample_weight_val))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -225,7 +238,7 @@ class AFMRegressor(RegressorMixin, BaseAFM):
     """
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data.
 
         Parameters
@@ -237,13 +250,26 @@ class AFMRegressor(RegressorMixin, BaseAFM):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples.
+        X_val : {array-like, sparse matrix, DataFrame} of shape (n_val, n_features), \
+default=None
+            Validation data that early stopping monitors instead of holding out
+            ``validation_fraction`` of ``X``, as in
+            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`; it needs
+            ``early_stopping`` to be "auto" or True.  In a
+            :class:`~sklearn.pipeline.Pipeline`, ``transform_input=["X_val"]``
+            transforms it as ``X`` (with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)``).
+        y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
+            Its targets.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Its weights.
 
         Returns
         -------
         self : AFMRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, validation=(X_val, y_val, sample_weight_val))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -21,6 +21,28 @@ from ._batching import training_source
 
 
 @dataclass
+class ValidationSet:
+    """The rows whose score early stopping monitors.
+
+    Attributes
+    ----------
+    X : ndarray, csr_array or FieldMatrix
+        A row source holding them.
+    rows : ndarray of int or None
+        Which rows of ``X`` (all when None).
+    y : ndarray
+        Their encoded targets.
+    sample_weight : ndarray of float64
+        Their weights.
+    """
+
+    X: object
+    rows: object
+    y: np.ndarray
+    sample_weight: np.ndarray
+
+
+@dataclass
 class TrainingSet:
     """The rows one fit trains on, with their targets and weights.
 
@@ -34,27 +56,25 @@ class TrainingSet:
         :func:`~sklearn_afm._batching.training_source`).
     y : ndarray
         Encoded targets of every row.
-    sample_weight : ndarray of float64
-        The user's weights of every row (they weigh the validation score).
     train_weight : ndarray of float32
         The weights training uses: scaled to mean 1 over the training rows,
         so that the step size does not depend on the weights' overall scale.
     train_rows : ndarray of int
-    validation_rows : ndarray of int or None
-        The held-out rows whose score early stopping monitors; None without.
+    validation : ValidationSet or None
+        What early stopping monitors: held-out rows of ``X``, or a set the
+        user gave; None without early stopping.
     """
 
     X: object
     source: object
     y: np.ndarray
-    sample_weight: np.ndarray
     train_weight: np.ndarray
     train_rows: np.ndarray
-    validation_rows: np.ndarray = None
+    validation: ValidationSet = None
 
 
 def make_training_set(X, y, sample_weight, random_state, *, validation_fraction=None,
-                      stratify=None):
+                      stratify=None, validation=None):
     """Split the rows of ``X`` into training and validation rows, and weigh them.
 
     Parameters
@@ -69,6 +89,8 @@ def make_training_set(X, y, sample_weight, random_state, *, validation_fraction=
         Share of rows held out for early stopping; None holds out nothing.
     stratify : ndarray or None
         Labels to stratify the split by (classification).
+    validation : ValidationSet or None
+        A validation set of other rows, given instead of a held-out share.
 
     Returns
     -------
@@ -76,10 +98,13 @@ def make_training_set(X, y, sample_weight, random_state, *, validation_fraction=
     """
     rows = np.arange(X.shape[0])
     if validation_fraction is None:
-        train_rows, validation_rows = rows, None
+        train_rows = rows
     else:
         train_rows, validation_rows = train_test_split(
             rows, test_size=validation_fraction, random_state=random_state, stratify=stratify
+        )
+        validation = ValidationSet(
+            X, validation_rows, y[validation_rows], sample_weight[validation_rows]
         )
     weight_sum = sample_weight[train_rows].sum()
     if not weight_sum > 0:
@@ -89,10 +114,9 @@ def make_training_set(X, y, sample_weight, random_state, *, validation_fraction=
         X=X,
         source=training_source(X, random_state),
         y=y,
-        sample_weight=sample_weight,
         train_weight=train_weight,
         train_rows=train_rows,
-        validation_rows=validation_rows,
+        validation=validation,
     )
 
 
@@ -181,7 +205,7 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
           callbacks=()):
     """Train up to ``n_epochs`` epochs, extending ``history`` in place.
 
-    With ``data.validation_rows`` progress is ``score`` on those rows and the
+    With ``data.validation`` progress is ``score`` on those rows and the
     best epoch's weights are kept; otherwise it is the training loss.
 
     Parameters
@@ -197,7 +221,7 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
     stopping : StoppingRule
     score : callable, default=None
         ``score(outputs, y, sample_weight) -> float`` of the validation rows'
-        raw network outputs (higher is better); needed with validation rows.
+        raw network outputs (higher is better); needed with a validation set.
     callbacks : sequence of objects with ``on_epoch_end`` and ``on_stop``
         Told of every epoch, and of an early stop.  Per-epoch callbacks
         (progress bars, monitors) plug in here.
@@ -211,7 +235,7 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
     FloatingPointError
         When the loss, or the model's outputs after the last epoch, are not finite.
     """
-    validating = data.validation_rows is not None
+    validation = data.validation
     best_weights = None
     planned_rows = data.train_rows.shape[0] * n_epochs
     for _ in range(n_epochs):
@@ -222,10 +246,9 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
         history.n_iter += 1
         _check_finite(loss, f"the loss became {loss}", history.n_iter)
         epoch = Epoch(history.n_iter, loss)
-        if validating:
-            rows = data.validation_rows
-            outputs = engine.predict(data.X, batch_size, rows=rows)
-            epoch.score = score(outputs, data.y[rows], data.sample_weight[rows])
+        if validation is not None:
+            outputs = engine.predict(validation.X, batch_size, rows=validation.rows)
+            epoch.score = score(outputs, validation.y, validation.sample_weight)
             best = history.best_score
             history.validation_scores.append(epoch.score)
             stop = stopping.update(epoch.score, best, higher_is_better=True)
