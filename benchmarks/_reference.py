@@ -32,16 +32,51 @@ DEEPCTR_INSTALL = 'pip install deepctr==0.9.4 "tf_keras~=2.21.0"'
 # -- DeepCTR 0.9.4 ---------------------------------------------------------------------
 
 
+def weighted_columns(names, values):
+    """Numeric columns as DeepCTR features whose embedding is scaled by the value.
+
+    Each column ``j`` is a one-entry ``VarLenSparseFeat`` (vocabulary {1},
+    ``combiner="sum"``) whose embedding is multiplied by the column's value
+    (``weight_name``): exactly the ``v_j x_j`` of the FM/AFM definition and of
+    sklearn_afm, which DeepCTR's ``DenseFeat`` cannot give (its AFM refuses
+    dense features in the pairwise part).
+
+    Returns
+    -------
+    columns : list of VarLenSparseFeat
+    inputs : dict of ndarray
+        Two inputs per column: its index and its value.
+    """
+    from deepctr.feature_column import SparseFeat, VarLenSparseFeat
+
+    n = values.shape[0]
+    columns = [
+        VarLenSparseFeat(
+            SparseFeat(name, vocabulary_size=2, embedding_dim=EMBEDDING),
+            maxlen=1,
+            combiner="sum",
+            weight_name=name + "_value",
+            weight_norm=False,
+        )
+        for name in names
+    ]
+    # Index 0 is DeepCTR's sequence padding (masked), so each column's one
+    # feature is index 1.
+    inputs = {}
+    for j, name in enumerate(names):
+        inputs[name] = np.ones((n, 1), dtype=np.int32)
+        inputs[name + "_value"] = values[:, j].reshape(n, 1, 1)
+    return columns, inputs
+
+
 def deepctr_inputs(shape, X_raw, variant):
     """Build DeepCTR's feature columns and input dict for the same data.
 
     DeepCTR's AFM forms pairs only between embedded (sparse) features;
     ``DenseFeat`` is refused in its interaction part.  For the telco shape the
-    ``weighted`` variant gives each numeric column ``j`` a one-entry
-    ``VarLenSparseFeat`` (vocabulary {1}, ``combiner="sum"``) whose embedding
-    is multiplied by the column's value (``weight_name``): exactly the
-    ``v_j x_j`` of the FM/AFM definition and of sklearn_afm; the linear part
-    is one ``DenseFeat`` of the 19 values.  The ``bucketized`` variant is the
+    ``weighted`` variant gives the numeric columns to ``weighted_columns``
+    (``v_j x_j`` as in sklearn_afm); the linear part is one ``DenseFeat`` of
+    the 19 values.  The ``bucketized`` variant is the
     usual DeepCTR recipe instead: each column cut into 10 quantile bins, a
     ``SparseFeat`` each (a different model, kept as a speed reference).
 
@@ -52,9 +87,8 @@ def deepctr_inputs(shape, X_raw, variant):
     inputs : dict of ndarray
         The model's inputs by column name.
     """
-    from deepctr.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+    from deepctr.feature_column import DenseFeat, SparseFeat
 
-    n = X_raw.shape[0]
     if shape == "frappe":
         columns = [
             SparseFeat(name, vocabulary_size=size, embedding_dim=EMBEDDING)
@@ -74,45 +108,40 @@ def deepctr_inputs(shape, X_raw, variant):
             for j, name in enumerate(names)
         }
         return columns, columns, inputs
-    interaction = [
-        VarLenSparseFeat(
-            SparseFeat(name, vocabulary_size=2, embedding_dim=EMBEDDING),
-            maxlen=1,
-            combiner="sum",
-            weight_name=name + "_value",
-            weight_norm=False,
-        )
-        for name in names
-    ]
+    interaction, inputs = weighted_columns(names, X_raw)
     linear = [DenseFeat("values", X_raw.shape[1])]
-    # Index 0 is DeepCTR's sequence padding (masked), so each column's one
-    # feature is index 1.
-    inputs = {"values": X_raw}
-    for j, name in enumerate(names):
-        inputs[name] = np.ones((n, 1), dtype=np.int32)
-        inputs[name + "_value"] = X_raw[:, j].reshape(n, 1, 1)
+    inputs["values"] = X_raw
     return linear, interaction, inputs
 
 
-def worker_deepctr(args):
-    """Time DeepCTR 0.9.4's AFM on ``args.shape``; report its import error if it is missing."""
-    if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        # DeepCTR 0.9.4 needs Keras 2 (tf_keras) behind tf.keras.
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+def import_deepctr():
+    """Import DeepCTR 0.9.4 on ``tf_keras``.
+
+    Returns
+    -------
+    modules : tuple or None
+        ``(deepctr, tensorflow, deepctr.models.AFM)``; None if the import failed.
+    error : str or None
+        The import error and the install command; None if it worked.
+    """
+    # DeepCTR 0.9.4 needs Keras 2 (tf_keras) behind tf.keras, chosen before TensorFlow loads.
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     try:
         import deepctr
         import tensorflow as tf
         from deepctr.models import AFM
     except Exception as error:  # noqa: BLE001
-        emit(
-            {
-                "impl": "deepctr",
-                "shape": args.shape,
-                "batch_size": args.batch_size,
-                "error": f"{type(error).__name__}: {error} (install: {DEEPCTR_INSTALL})",
-            }
-        )
+        return None, f"{type(error).__name__}: {error} (install: {DEEPCTR_INSTALL})"
+    return (deepctr, tf, AFM), None
+
+
+def worker_deepctr(args):
+    """Time DeepCTR 0.9.4's AFM on ``args.shape``; report its import error if it is missing."""
+    modules, error = import_deepctr()
+    if error:
+        emit({"impl": "deepctr", "shape": args.shape, "batch_size": args.batch_size, "error": error})
         return
+    deepctr, tf, AFM = modules
     keras = tf.keras
     X_raw, y = load_shape(args.shape, args.quick)
     linear, interaction, inputs = deepctr_inputs(args.shape, X_raw, args.variant)
