@@ -35,7 +35,8 @@ DeepCTR 0.9.4's AFM (embedding 16) the same columns, in its own process.
 Every estimator runs with its default parameters (``random_state`` apart),
 except in the second synthetic setting.
 Run ``python benchmarks/quality.py`` (a few minutes on two cores);
-``--splits``, ``--models`` and ``--skip-synthetic`` shorten it.
+``--splits``, ``--models`` and ``--skip-synthetic`` shorten it; ``--movielens``
+adds part 3 (about 4 minutes per seed).
 """
 
 import argparse
