@@ -258,7 +258,8 @@ def print_movielens(results, seeds):
         print(f"| {name} | " + " | ".join(cells) + f" | {', '.join(times)} |")
 
 
-def main():
+def parse_args():
+    """The command line: which parts to run, on which splits and seeds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, nargs="+", default=[10, 11, 12, 13, 14])
     parser.add_argument(
@@ -270,7 +271,11 @@ def main():
     parser.add_argument("--movielens", action="store_true",
                         help="also run the MovieLens 100k part (downloads RecBole's wheel once)")
     parser.add_argument("--movielens-seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
     # The fixed-epoch setting stops at max_iter on purpose.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     command = "python " + " ".join(sys.argv)
