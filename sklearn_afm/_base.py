@@ -360,9 +360,9 @@ class BaseAFM(BaseEstimator, ABC):
         source, _ = encode_X(self, X_val, reset=False, encoder=self._encoder)
         y_val = self._encode_y(y_val, reset=False)
         check_consistent_length(source, y_val)
-        sample_weight_val = _check_sample_weight(
-            sample_weight_val, source, dtype=np.float64, ensure_non_negative=True
-        )
+        # The training weights' checks, without the classifier's class_weight
+        # (which weighs training only, as in HistGradientBoostingClassifier).
+        sample_weight_val = BaseAFM._sample_weight(self, sample_weight_val, source, y_val)
         return ValidationSet(source, None, y_val, sample_weight_val)
 
     def _validation_fraction(self, n_samples, incremental):

@@ -89,6 +89,12 @@ def apply_optimizer(optimizer, slots, state, gradients, squares, params):
     state = list(state)
     iterations, learning_rate = state[0], state[1]
     kind = type(optimizer).__name__
+    if kind == "Adam":
+        beta_1, beta_2 = optimizer.beta_1, optimizer.beta_2
+        step = ops.cast(iterations + 1, "float32")
+        alpha = learning_rate * ops.sqrt(1 - ops.power(beta_2, step)) / (
+            1 - ops.power(beta_1, step)
+        )
     new = []
     for i, (p, g, g2) in enumerate(zip(params, gradients, squares)):
         if g is None:
@@ -101,11 +107,6 @@ def apply_optimizer(optimizer, slots, state, gradients, squares, params):
             accumulator = state[slots[0][i]] = state[slots[0][i]] + g2
             new.append(p - learning_rate * g / ops.sqrt(accumulator + optimizer.epsilon))
         else:
-            beta_1, beta_2 = optimizer.beta_1, optimizer.beta_2
-            step = ops.cast(iterations + 1, "float32")
-            alpha = learning_rate * ops.sqrt(1 - ops.power(beta_2, step)) / (
-                1 - ops.power(beta_1, step)
-            )
             m = state[slots[0][i]] = state[slots[0][i]] + (g - state[slots[0][i]]) * (1 - beta_1)
             v = state[slots[1][i]] = state[slots[1][i]] + (g2 - state[slots[1][i]]) * (1 - beta_2)
             new.append(p - m * alpha / (ops.sqrt(v) + optimizer.epsilon))
@@ -223,19 +224,30 @@ def _batch_specs(tf, engine, width, rows=None):
     ]
 
 
+def _gradients(engine, params, non_trainable, batch, count, share=1.0, unconnected="none"):
+    """Return the gradients and squares of a batch's loss, the new non-trainable values, the loss.
+
+    ``batch`` is ``(indices, values, y, sample_weight)``; ``count``, ``share``:
+    see :meth:`~sklearn_afm._engine.Engine.batch_loss`; ``unconnected`` as
+    ``GradientTape.gradient``'s ``unconnected_gradients``.
+    """
+    tf = engine.tf
+    with tf.GradientTape() as tape:
+        tape.watch(params)
+        loss, non_trainable = engine.batch_loss(params, non_trainable, *batch, count, share)
+    gradients = tape.gradient(loss, params, unconnected_gradients=unconnected)
+    return (*gradients_and_squares(tf, gradients), non_trainable, loss)
+
+
 def _update(engine):
     """Return the stateless minibatch update of ``engine``'s network and optimizer."""
-    tf = engine.tf
     optimizer = engine.optimizer
     slots = optimizer_slots(optimizer)
 
     def update(params, non_trainable, state, indices, values, y, sample_weight, count):
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            loss, non_trainable = engine.batch_loss(
-                params, non_trainable, indices, values, y, sample_weight, count
-            )
-        gradients, squares = gradients_and_squares(tf, tape.gradient(loss, params))
+        gradients, squares, non_trainable, loss = _gradients(
+            engine, params, non_trainable, (indices, values, y, sample_weight), count
+        )
         params, state = apply_optimizer(optimizer, slots, state, gradients, squares, params)
         return params, non_trainable, state, loss
 
@@ -254,17 +266,11 @@ def gradient_step(engine, width):
     tf = engine.tf
 
     def gradients(params, non_trainable, indices, values, y, sample_weight, count, share):
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            loss, non_trainable = engine.batch_loss(
-                params, non_trainable, indices, values, y, sample_weight, count, share
-            )
         # Zeros for variables the chunk did not reach: the chunks' sums need
         # one structure (such variables have a gradient in some chunk of any
         # batch wide enough to be cut).
-        gradients = tape.gradient(loss, params, unconnected_gradients="zero")
-        gradients, squares = gradients_and_squares(tf, gradients)
-        return gradients, squares, non_trainable, loss
+        batch = (indices, values, y, sample_weight)
+        return _gradients(engine, params, non_trainable, batch, count, share, "zero")
 
     def build():
         params, non_trainable, _ = _state_specs(tf, engine)

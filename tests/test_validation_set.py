@@ -82,3 +82,13 @@ def test_pipeline_routes_and_transforms_the_validation_set(data):
         scaler.transform(X), y, X_val=scaler.transform(X_val), y_val=y_val
     )
     assert pipe[-1].validation_scores_ == direct.validation_scores_
+
+
+def test_validation_weights_get_the_training_weights_checks(data):
+    X, y, X_val, y_val = data
+    with pytest.raises(ValueError, match="non-zero|all zero"):
+        AFMClassifier(**PARAMS).fit(X, y, X_val=X_val, y_val=y_val,
+                                    sample_weight_val=np.zeros(len(y_val)))
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        AFMClassifier(**PARAMS).fit(X, y, X_val=X_val, y_val=y_val,
+                                    sample_weight_val=-np.ones(len(y_val)))
