@@ -112,9 +112,11 @@ class TrainedNetwork:
         from ._runtime import resolve_device
 
         same_optimizer = optimizer == self.optimizer
-        engine = self.engine(loss, device)
-        if same_optimizer and engine.placement == resolve_device(device):
-            return engine
+        live = self._engine
+        if same_optimizer and live is not None and live.placement == resolve_device(device):
+            return live
+        # Built from the arrays directly: rebuilding the live engine first
+        # would be thrown away whenever the device or the optimizer changed.
         optimizer_state = self.optimizer_state if same_optimizer else None
         return build_engine(
             self.config, optimizer, loss, device, self.weights, optimizer_state
