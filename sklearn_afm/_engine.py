@@ -24,6 +24,7 @@ from ._batching import (
 from ._runtime import import_tensorflow, mirrored_strategy
 from ._steps import (
     apply_step,
+    batch_specs,
     epoch_step,
     gradient_step,
     inference_step,
@@ -181,22 +182,11 @@ class Engine:
         with self._lock:
             step = self._replicated.get(k)
             if step is None:
-                tf = self.tf
-                y_spec = {
-                    "binary": tf.TensorSpec([None], tf.float32),
-                    "multiclass": tf.TensorSpec([None], tf.int32),
-                    "squared": tf.TensorSpec([None, None], tf.float32),
-                }[self.loss]
-                specs = [
-                    tf.TensorSpec([None, k], tf.int32),
-                    tf.TensorSpec([None, k], tf.float32),
-                    y_spec,
-                    tf.TensorSpec([None], tf.float32),
-                ]
+                specs = batch_specs(self.tf, self, k)
                 # Tracing once per width up front, and calling the concrete
                 # function, keeps TensorFlow from mistaking the widths for
                 # accidental retracing (and warning about it).
-                function = tf.function(self._train_step)
+                function = self.tf.function(self._train_step)
                 step = self._replicated[k] = function.get_concrete_function(*specs)
             return step
 

@@ -210,7 +210,7 @@ def _state_specs(tf, engine):
     return [_specs(tf, values) for values in engine.values()]
 
 
-def _batch_specs(tf, engine, width, rows=None):
+def batch_specs(tf, engine, width, rows=None):
     """Specs of ``(indices, values, y, sample_weight)`` of batches of ``rows`` rows."""
     squared = engine.loss == "squared"
     return [
@@ -275,7 +275,7 @@ def gradient_step(engine, width):
     def build():
         params, non_trainable, _ = _state_specs(tf, engine)
         scalar = tf.TensorSpec([], tf.float32)
-        specs = (params, non_trainable, *_batch_specs(tf, engine, width), scalar, scalar)
+        specs = (params, non_trainable, *batch_specs(tf, engine, width), scalar, scalar)
         return tf.function(gradients).get_concrete_function(*specs)
 
     return _cached(("gradient", engine.key, width), build)
@@ -312,7 +312,7 @@ def train_step(engine, width):
     tf = engine.tf
 
     def build():
-        specs = (*_state_specs(tf, engine), *_batch_specs(tf, engine, width),
+        specs = (*_state_specs(tf, engine), *batch_specs(tf, engine, width),
                  tf.TensorSpec([], tf.float32))
         return tf.function(_update(engine)).get_concrete_function(*specs)
 
@@ -344,7 +344,7 @@ def inference_step(engine, name, width):
                 return method((indices, values))
 
         params, non_trainable, _ = _state_specs(tf, engine)
-        specs = (params, non_trainable, *_batch_specs(tf, engine, width)[:2])
+        specs = (params, non_trainable, *batch_specs(tf, engine, width)[:2])
         return tf.function(step).get_concrete_function(*specs)
 
     return _cached((name, engine.key, width), build)
@@ -376,7 +376,7 @@ def epoch_step(engine, batch_size, width, steps):
 
         staged = [
             tf.TensorSpec([steps, *spec.shape], spec.dtype)
-            for spec in _batch_specs(tf, engine, width, rows=batch_size)
+            for spec in batch_specs(tf, engine, width, rows=batch_size)
         ]
         specs = (*_state_specs(tf, engine), *staged, tf.TensorSpec([steps], tf.float32),
                  tf.TensorSpec([], tf.int32))
