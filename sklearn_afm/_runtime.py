@@ -75,9 +75,9 @@ def import_tensorflow():
     share a GPU, and TensorFlow's thread pools are bounded by
     :func:`thread_budget` so that parallel workers do not oversubscribe the
     cores.  TensorFlow's start-up logs are silenced unless the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` to choose them.  In a fork child of a process
-    that had started TensorFlow it raises RuntimeError (see
-    :func:`check_not_forked`).
+    ``TF_CPP_MIN_LOG_LEVEL`` to choose them, without leaving that variable
+    in ``os.environ``.  In a fork child of a process that had started
+    TensorFlow it raises RuntimeError (see :func:`check_not_forked`).
     """
     global _CONFIGURED
     check_not_forked()
@@ -89,28 +89,43 @@ def import_tensorflow():
         quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
         with _quiet_native_stderr() if quiet else contextlib.nullcontext():
             if quiet:
+                # TensorFlow reads the level once, at its first log line during
+                # the import, so it keeps silencing this process's later logs
+                # after the variable is removed again below.
                 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-            import tensorflow as tf
+            try:
+                import tensorflow as tf
 
-            if not _CONFIGURED:
-                os.register_at_fork(after_in_child=_mark_forked)
-                try:
-                    for gpu in tf.config.list_physical_devices("GPU"):
-                        # A GPU the user split into logical devices keeps
-                        # their memory limits (TensorFlow refuses both).
-                        if tf.config.get_logical_device_configuration(gpu) is None:
-                            tf.config.experimental.set_memory_growth(gpu, True)
-                    threads = thread_budget()
-                    # A bound the user gave TensorFlow before its first op prevails.
-                    if threads and not tf.config.threading.get_intra_op_parallelism_threads():
-                        tf.config.threading.set_intra_op_parallelism_threads(threads)
-                        tf.config.threading.set_inter_op_parallelism_threads(threads)
-                except RuntimeError:
-                    # The runtime was already initialised by the user's own
-                    # TensorFlow code, whose settings then prevail.
-                    pass
-                _CONFIGURED = True
+                if not _CONFIGURED:
+                    _configure(tf)
+                    _CONFIGURED = True
+            finally:
+                if quiet:
+                    # Child processes (joblib workers, subprocesses) inherit the
+                    # environment: left set, it would pass for the user's choice
+                    # there and their own start-up logs would go unsilenced.
+                    os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return tf
+
+
+def _configure(tf):
+    """Configure the freshly imported TensorFlow for this process (GPU memory, threads)."""
+    os.register_at_fork(after_in_child=_mark_forked)
+    try:
+        for gpu in tf.config.list_physical_devices("GPU"):
+            # A GPU the user split into logical devices keeps
+            # their memory limits (TensorFlow refuses both).
+            if tf.config.get_logical_device_configuration(gpu) is None:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        threads = thread_budget()
+        # A bound the user gave TensorFlow before its first op prevails.
+        if threads and not tf.config.threading.get_intra_op_parallelism_threads():
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        # The runtime was already initialised by the user's own
+        # TensorFlow code, whose settings then prevail.
+        pass
 
 
 def thread_budget():
