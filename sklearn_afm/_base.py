@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
 from ._batching import feature_scale
+from ._callbacks import CallbackSupportMixin, start_fit_task, with_callbacks
 from ._input import column_names, encode_X
 from . import _inspection
 from ._inspection import (
@@ -50,8 +51,12 @@ from ._training import (
 # where a tenth of the data is enough to measure progress.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
 
+# Where the documentation is published: the "?" link of an estimator's HTML
+# repr points to its page of the API reference there.
+DOCS_URL = "https://sklearn-afm.github.io/sklearn-afm/"
 
-class BaseAFM(BaseEstimator, ABC):
+
+class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
     """Shared parameters, fitting and inspection of the AFM estimators.
 
     Not meant to be used directly; see :class:`AFMClassifier` and
@@ -59,6 +64,12 @@ class BaseAFM(BaseEstimator, ABC):
     (``_encode_y``, ``_loss``, ``_n_outputs``, ``_validation_score``,
     ``_output_names``) with the functions of :mod:`sklearn_afm._targets`.
     """
+
+    # scikit-learn's HTML repr links an estimator to
+    # _doc_link_template.format(estimator_module="sklearn_afm", estimator_name=...):
+    # the page that docs/api.rst's autosummary generates for it.
+    _doc_link_module = "sklearn_afm"
+    _doc_link_template = DOCS_URL + "generated/{estimator_module}.{estimator_name}.html"
 
     _parameter_constraints = {
         "embedding_size": [Interval(Integral, 1, None, closed="left")],
@@ -259,11 +270,14 @@ class BaseAFM(BaseEstimator, ABC):
             )
         params = self.get_params(deep=False)
         record = to_record(super().__getstate__())
-        fitted = {k: v for k, v in record.items() if k not in params}
+        # Callbacks hook into a run of fit, they are no part of the model
+        # (pickles keep them, as scikit-learn's estimators' do).
+        fitted = {k: v for k, v in record.items() if k not in params and k != "_skl_callbacks"}
         write(file, name, params, fitted)
 
     # -- fitting ----------------------------------------------------------------------
 
+    @with_callbacks
     def _fit(self, X, y, sample_weight, incremental=False, classes=None, validation=(None,) * 3):
         # Fitting sets many attributes, on a copy of the estimator: the new
         # fitted state is published in one step, by replacing the attribute
@@ -271,10 +285,17 @@ class BaseAFM(BaseEstimator, ABC):
         # see the old model or the new one, never a mix; and any failure,
         # Ctrl-C included, leaves the estimator as it was.
         check_not_forked()
+        # The callbacks' task opens on the estimator itself, before the copy:
+        # with_callbacks tears it down from there, whether the fit fails or
+        # publishes the copy's attributes (which then include the context).
+        task = start_fit_task(
+            self, "partial_fit" if incremental else "fit", 1 if incremental else self.max_iter,
+            X, y, sample_weight,
+        )
         work = object.__new__(type(self))
         work.__dict__ = dict(vars(self))
         try:
-            work._fit_unprotected(X, y, sample_weight, incremental, classes, validation)
+            work._fit_unprotected(X, y, sample_weight, incremental, classes, validation, task)
         except BaseException:
             if "_network" in vars(self):
                 # A continued engine was trained in place: rebuild it from the
@@ -282,9 +303,11 @@ class BaseAFM(BaseEstimator, ABC):
                 self._network.discard_engine()
             raise
         self.__dict__ = vars(work)
+        if task is not None:
+            task.end()
         return self
 
-    def _fit_unprotected(self, X, y, sample_weight, incremental, classes, validation):
+    def _fit_unprotected(self, X, y, sample_weight, incremental, classes, validation, task):
         # partial_fit always continues a fitted model; fit only with warm_start.
         warm = hasattr(self, "_network") and (incremental or self.warm_start)
         if y is None:
@@ -316,6 +339,20 @@ class BaseAFM(BaseEstimator, ABC):
         )
         engine, config, optimizer = self._training_engine(warm, network_seed, Xs)
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
+        callbacks = []
+        if self.verbose:
+            callbacks.append(VerboseReporter(stopping, *self._monitored_score(),
+                                             detailed=self.verbose >= 2))
+        if task is not None:
+
+            def fitted_state():
+                # The weights as arrays, without the live engine, which
+                # trains on: the copy predicts as the model is now, later too.
+                network = TrainedNetwork(config, optimizer, engine.get_weights(),
+                                         engine.get_optimizer_state(), engine.placement)
+                return {**vars(self), "_network": network}
+
+            callbacks.append(task.epochs(fitted_state))
         history = train(
             engine,
             data,
@@ -325,9 +362,9 @@ class BaseAFM(BaseEstimator, ABC):
             random_state=rng,
             stopping=stopping,
             score=self._validation_score,
-            callbacks=[VerboseReporter(stopping)] if self.verbose else [],
+            callbacks=callbacks,
         )
-        if not (history.converged or incremental):
+        if not (history.converged or history.interrupted or incremental):
             warnings.warn(
                 f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
@@ -338,6 +375,14 @@ class BaseAFM(BaseEstimator, ABC):
         self._set_history(history, validated=data.validation is not None)
         self._update_attention_summary(Xs, reset=not (incremental and warm))
         return self
+
+    def _monitored_score(self):
+        """Name the validation score for ``verbose``, with the sign that shows it so.
+
+        The score is higher-is-better; a classifier's is the negative log-loss,
+        which the lines show as the log-loss.
+        """
+        return ("log-loss", -1) if is_classifier(self) else ("R^2", 1)
 
     def _validation_set(self, X_val, y_val, sample_weight_val):
         """Validate the validation set ``fit`` was given; None when it was given none.

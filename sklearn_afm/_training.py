@@ -4,7 +4,9 @@
 :class:`TrainingSet` with MLPClassifier's stopping rule (:class:`StoppingRule`),
 keeps the best epoch's weights when a validation set is monitored, checks for
 divergence, and reports each epoch to callbacks (objects with
-``on_epoch_end(epoch)`` and ``on_stop(epoch)``, see :class:`VerboseReporter`).
+``on_epoch_end(epoch)`` and ``on_stop(epoch)``, and optionally
+``on_epoch_begin(n_iter)``; see :class:`VerboseReporter`, and
+:mod:`sklearn_afm._callbacks` for scikit-learn's callbacks).
 It knows nothing of scikit-learn's estimators: the facade
 (:mod:`sklearn_afm._base`) prepares the data and reads the :class:`History`;
 benchmarks call it directly.  The engine is used through ``train_epoch``,
@@ -132,6 +134,8 @@ class History:
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     converged: bool = False
+    # Whether a callback ended training (its on_epoch_end returned True).
+    interrupted: bool = False
 
     @property
     def best_loss(self):
@@ -166,12 +170,32 @@ class StoppingRule:
 
 @dataclass
 class Epoch:
-    """What callbacks learn of an epoch: its number, loss, score (or None) and duration."""
+    """What callbacks learn of an epoch.
+
+    Attributes
+    ----------
+    n_iter : int
+        Its number, counted over the model's whole history.
+    loss : float
+        Mean training loss.
+    score : float or None
+        The monitored validation score (higher is better); None without a
+        validation set.
+    seconds : float
+        Its duration, validation included.
+    train_seconds : float
+        The duration of its minibatch updates alone.
+    n_rows, n_batches : int
+        Training rows it visited, and the minibatch updates it made.
+    """
 
     n_iter: int
     loss: float
     score: float = None
     seconds: float = 0.0
+    train_seconds: float = 0.0
+    n_rows: int = 0
+    n_batches: int = 0
 
 
 class VerboseReporter:
@@ -181,23 +205,45 @@ class VerboseReporter:
     ----------
     stopping : StoppingRule
         The rule whose settings the stopping message names.
+    score_name : str, default="score"
+        What the validation score is, as the lines name it ("log-loss").
+    score_sign : {1, -1}, default=1
+        The sign that turns the score (higher is better) into the named
+        quantity: -1 prints the log-loss of a negative log-loss score.
+    detailed : bool, default=False
+        Whether each line adds where the epoch's time went: the updates'
+        share, their throughput in rows and batches per second, and the
+        validation pass (``verbose=2``).
     """
 
-    def __init__(self, stopping):
+    def __init__(self, stopping, score_name="score", score_sign=1, detailed=False):
         self.stopping = stopping
+        self.score_name = score_name
+        self.score_sign = score_sign
+        self.detailed = detailed
 
     def on_epoch_end(self, epoch):
         message = f"Iteration {epoch.n_iter}, loss = {epoch.loss:.8f}"
         if epoch.score is not None:
-            message += f", validation score = {epoch.score:.6f}"
-        print(f"{message} ({epoch.seconds:.2f} s)")
+            message += f", validation {self.score_name} = {self.score_sign * epoch.score:.6f}"
+        timing = f"{epoch.seconds:.2f} s"
+        if self.detailed:
+            # max(): a timer's resolution can round a tiny epoch down to 0 s.
+            seconds = max(epoch.train_seconds, 1e-9)
+            timing += (
+                f": updates {epoch.train_seconds:.2f} s, {epoch.n_rows / seconds:,.0f} rows/s, "
+                f"{epoch.n_batches / seconds:,.1f} batches/s"
+            )
+            if epoch.score is not None:
+                timing += f"; validation {epoch.seconds - epoch.train_seconds:.2f} s"
+        print(f"{message} ({timing})")
 
     def on_stop(self, epoch):
         rule = self.stopping
+        monitored = "Training loss" if epoch.score is None else f"Validation {self.score_name}"
         print(
-            f"{'Training loss' if epoch.score is None else 'Validation score'} did not "
-            f"improve more than tol={rule.tol} for {rule.n_iter_no_change} consecutive "
-            "epochs. Stopping."
+            f"{monitored} did not improve more than tol={rule.tol} for "
+            f"{rule.n_iter_no_change} consecutive epochs. Stopping."
         )
 
 
@@ -223,8 +269,10 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
         ``score(outputs, y, sample_weight) -> float`` of the validation rows'
         raw network outputs (higher is better); needed with a validation set.
     callbacks : sequence of objects with ``on_epoch_end`` and ``on_stop``
-        Told of every epoch, and of an early stop.  Per-epoch callbacks
-        (progress bars, monitors) plug in here.
+        Told of every epoch (``on_epoch_begin(n_iter)`` too, where they
+        have it), and of an early stop.  Per-epoch callbacks (progress bars,
+        monitors) plug in here; one whose ``on_epoch_end`` returns True ends
+        training after that epoch (``history.interrupted``).
 
     Returns
     -------
@@ -237,15 +285,20 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
     """
     validation = data.validation
     best_weights = None
-    planned_rows = data.train_rows.shape[0] * n_epochs
+    n_rows = data.train_rows.shape[0]
+    planned_rows = n_rows * n_epochs
+    beginnings = [c.on_epoch_begin for c in callbacks if hasattr(c, "on_epoch_begin")]
     for _ in range(n_epochs):
+        for begin in beginnings:
+            begin(history.n_iter + 1)
         start = time.perf_counter()
         order = random_state.permutation(data.train_rows)
         loss = engine.train_epoch(data.source, data.y, data.train_weight, batch_size, order,
                                   planned_rows=planned_rows)
         history.n_iter += 1
         _check_finite(loss, f"the loss became {loss}", history.n_iter)
-        epoch = Epoch(history.n_iter, loss)
+        epoch = Epoch(history.n_iter, loss, train_seconds=time.perf_counter() - start,
+                      n_rows=n_rows, n_batches=-(-n_rows // batch_size))
         if validation is not None:
             outputs = engine.predict(validation.X, batch_size, rows=validation.rows)
             epoch.score = score(outputs, validation.y, validation.sample_weight)
@@ -259,12 +312,15 @@ def train(engine, data, history, *, n_epochs, batch_size, random_state, stopping
             stop = stopping.update(loss, best, higher_is_better=False)
         history.loss_curve.append(loss)
         epoch.seconds = time.perf_counter() - start
-        for callback in callbacks:
-            callback.on_epoch_end(epoch)
+        # Every callback is told of the epoch, even after one asks to stop.
+        requests = [callback.on_epoch_end(epoch) for callback in callbacks]
         if stop:
             history.converged = True
             for callback in callbacks:
                 callback.on_stop(epoch)
+            break
+        if any(requests):
+            history.interrupted = True
             break
     if best_weights is not None:
         engine.set_weights(best_weights)
