@@ -84,7 +84,15 @@ default="from_dtype"
         random state (numpy's, TensorFlow's) is neither used nor changed when an
         int or RandomState is given.
     verbose : int, default=0
-        Print the loss (and validation score) after each epoch when > 0.
+        What ``fit`` and ``partial_fit`` print, a line per epoch as in
+        :class:`~sklearn.neural_network.MLPClassifier`: 0 prints nothing; 1
+        prints each epoch's training loss, the validation score when early
+        stopping, by name (the classifier's log-loss, the regressor's R^2),
+        and the epoch's duration, then why training stopped; 2 adds where
+        the time went: the minibatch updates' seconds with their rows and
+        batches per second, and the validation pass's seconds.  For a
+        progress bar, see ``set_callbacks`` (scikit-learn >= 1.9) in the
+        user guide.
     device : str or list of str, default="auto"
         Where to train and predict: "auto" (the first GPU TensorFlow sees,
         else the CPU), "cpu", "cpu:N", "gpu:N", or several devices for
