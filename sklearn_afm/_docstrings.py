@@ -65,10 +65,18 @@ default="from_dtype"
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: a boolean
         mask, column indices, column names, None (no categorical column), or
         "from_dtype": the ``category``, ``object`` and string columns of a
-        DataFrame.  Each category gets its own embedding (no one-hot matrix is
-        built); categories unseen in training share a learned "unknown"
-        embedding of their column, and missing values (NaN, None) are a
-        category of their own.  Numeric columns must be finite.
+        pandas DataFrame; the String, Categorical and Enum columns of any
+        other DataFrame that scikit-learn accepts (polars, pyarrow: read
+        through narwhals, as scikit-learn does); and in a NumPy array of
+        dtype ``object`` (what meta-estimators such as
+        :class:`~sklearn.ensemble.BaggingClassifier` make of a DataFrame),
+        each column that holds a string in at least one cell, missing cells
+        aside.  Other arrays (numeric or of a string dtype) and sparse
+        matrices have none.  Each category gets its own embedding (no
+        one-hot matrix is built); categories unseen in training share a
+        learned "unknown" embedding of their column, and missing values
+        (NaN, None) are a category of their own.  Numeric columns must be
+        finite.
     categories : "auto" or list of array-like, default="auto"
         Categories of each categorical column, in column order, as in
         :class:`~sklearn.preprocessing.OrdinalEncoder`.  "auto" learns them

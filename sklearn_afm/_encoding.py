@@ -12,6 +12,7 @@ from collections.abc import Hashable
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.preprocessing import OrdinalEncoder
 
 from ._batching import FieldMatrix
@@ -77,7 +78,9 @@ def resolve_categorical_features(categorical_features, X):
     categorical_features : None, "from_dtype" or array-like of bool, int or str
         As in :class:`~sklearn.ensemble.HistGradientBoostingClassifier`, except
         that "from_dtype" treats pandas ``category``, ``object`` and string
-        columns as categorical.
+        columns as categorical, and, in a NumPy array of dtype ``object``, the
+        columns that hold a string or several values in at least one cell
+        (see :func:`_object_array_categorical`).
     X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
 
     Returns
@@ -92,7 +95,7 @@ def resolve_categorical_features(categorical_features, X):
     if isinstance(categorical_features, str):
         # Only "from_dtype" passes parameter validation.
         if dtypes is None or not hasattr(dtypes, "items"):
-            return np.zeros(n_features, dtype=bool)
+            return _object_array_categorical(X)
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         return np.array([not (is_numeric_dtype(d) or is_bool_dtype(d)) for d in dtypes])
@@ -131,6 +134,24 @@ def resolve_categorical_features(categorical_features, X):
         "categorical_features must be None, 'from_dtype', or an array-like of bool, int "
         f"or str; got {categorical_features!r}."
     )
+
+
+def _object_array_categorical(X):
+    """Return which columns of an array "from_dtype" takes as categorical.
+
+    Those of a NumPy array of dtype ``object`` that hold, in at least one
+    cell, a string or several values (a list, tuple, set or array): such an
+    array is what scikit-learn's meta-estimators (``BaggingClassifier``,
+    ``cross_val_predict`` after ``check_array``, ...) make of a DataFrame
+    with string columns, and its numeric columns hold only numbers.  Arrays
+    of another dtype, string dtypes included (a list of rows mixing numbers
+    and strings becomes one, its numbers turned into strings), and sparse
+    matrices have no categorical column.
+    """
+    if sp.issparse(X) or getattr(getattr(X, "dtype", None), "kind", None) != "O":
+        return np.zeros(X.shape[1], dtype=bool)
+    is_label = np.frompyfunc(lambda value: isinstance(value, (str, *_MULTI_VALUED)), 1, 1)
+    return is_label(X).astype(bool).any(axis=0)
 
 
 def _columns(X, positions):

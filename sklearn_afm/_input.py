@@ -8,6 +8,7 @@ of float32 that the network computes in, the categorical columns
 """
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
@@ -21,8 +22,9 @@ _FLOAT32_MAX = np.finfo(np.float32).max
 
 _CATEGORICAL_HINT = (
     "Declare categorical columns with categorical_features (column names, indices or a "
-    "mask; 'from_dtype' finds a DataFrame's string and category columns), or encode them "
-    "first, for example with OneHotEncoder in a ColumnTransformer."
+    "mask; 'from_dtype' finds a DataFrame's string and category columns and the string "
+    "columns of an object array), or encode them first, for example with OneHotEncoder "
+    "in a ColumnTransformer."
 )
 
 
@@ -55,6 +57,7 @@ def encode_X(estimator, X, *, reset, encoder=None):
     encoder : FeatureEncoder or None
         Fitted anew with ``reset``, else ``encoder``.
     """
+    X = as_pandas(X)
     if not hasattr(X, "shape") or len(X.shape) != 2:
         # Lists, and arrays that are not 2-D, get check_array's errors.
         X = check_array(X, dtype=None, ensure_all_finite=False)
@@ -86,6 +89,38 @@ def encode_X(estimator, X, *, reset, encoder=None):
         encoder = FeatureEncoder(is_categorical, estimator.categories)
         return encoder.fit_transform(X, column_names(estimator)), encoder
     return encoder.transform(X, column_names(estimator)), encoder
+
+
+def as_pandas(X):
+    """Return a DataFrame of another library (polars, pyarrow, ...) as a pandas DataFrame.
+
+    Any eager DataFrame that narwhals, scikit-learn's own DataFrame layer,
+    accepts is converted column by column, without pyarrow: Categorical and
+    Enum columns become pandas ``category`` columns with the same categories,
+    string columns ``object`` ones (nulls as None), numeric columns NumPy
+    arrays (an integer column with nulls as floats with NaN), list columns
+    ``object`` columns of arrays.  The column names are kept, so that
+    ``feature_names_in_`` is the same as scikit-learn's.  Everything else,
+    pandas DataFrames included, is returned as it is (so is everything when
+    narwhals, which scikit-learn 1.9 depends on, is not installed).
+    """
+    if isinstance(X, pd.DataFrame):
+        return X
+    try:
+        import narwhals.stable.v2 as nw
+    except ImportError:
+        return X
+    if not nw.dependencies.is_into_dataframe(X):
+        return X
+    frame = nw.from_native(X, eager_only=True)
+    columns = {}
+    for name in frame.columns:
+        series = frame[name]
+        values = series.to_numpy()
+        if series.dtype in (nw.Categorical, nw.Enum):
+            values = pd.Categorical(values, categories=series.cat.get_categories().to_numpy())
+        columns[name] = values
+    return pd.DataFrame(columns, index=pd.RangeIndex(frame.shape[0]))
 
 
 def _check_numeric_range(estimator, X, fitting):

@@ -74,8 +74,10 @@ def test_non_numeric_columns_not_declared_categorical_point_to_the_fix(data):
 def test_string_array_points_to_one_hot_encoding(data):
     X, y = data
     strings = np.column_stack([X[:, :2], np.array(["a", "b"] * 60)]).astype(object)
+    # (The default "from_dtype" takes the string column of an object array as
+    # categorical: see tests/test_dataframes.py.)
     with pytest.raises(ValueError, match="not numbers.*OneHotEncoder"):
-        AFMClassifier(max_iter=1).fit(strings, y)
+        AFMClassifier(max_iter=1, categorical_features=None).fit(strings, y)
 
 
 def test_empty_input(data, fitted):
