@@ -631,6 +631,12 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # String columns are categorical under categorical_features="from_dtype".
+        # Not the categorical tag: to scikit-learn it means integer codes taken
+        # as categories in every column (OneHotEncoder, CategoricalNB), while,
+        # as with HistGradientBoosting, numbers are numeric unless
+        # categorical_features names their column.
+        tags.input_tags.string = True
         return tags
 
 
