@@ -88,6 +88,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         "tol": [Interval(Real, 0, None, closed="left")],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "categories": [StrOptions({"auto"}), list],
+        "multi_value_separator": [str, dict, None],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -113,6 +114,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         tol=1e-4,
         categorical_features="from_dtype",
         categories="auto",
+        multi_value_separator=None,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -134,6 +136,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         self.tol = tol
         self.categorical_features = categorical_features
         self.categories = categories
+        self.multi_value_separator = multi_value_separator
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose

@@ -82,7 +82,18 @@ default="from_dtype"
         :class:`~sklearn.preprocessing.OrdinalEncoder`.  "auto" learns them
         from the data of ``fit`` (or of the first ``partial_fit`` call: give
         them here when later chunks hold categories the first lacks, or
-        those map to the column's "unknown" embedding).
+        those map to the column's "unknown" embedding).  For a multi-valued
+        column, its values' categories.
+    multi_value_separator : str, dict or None, default=None
+        Splits string cells into several values, making their categorical
+        columns multi-valued: a str splits the strings of every categorical
+        column on it; a dict ``{column: separator}``, by column name or
+        index, only those columns'.  Without it, a categorical column is
+        multi-valued when its cells are lists, tuples, sets or 1-d arrays of
+        categories.  A multi-valued column is one field whose values each
+        get an embedding of their own and enter the row as that many present
+        features (see the user guide); empty cells are its missing
+        value and unseen values its unknown one.
     warm_start : bool, default=False
         Whether ``fit`` continues from the previous fit's weights and
         optimizer state instead of starting afresh.
