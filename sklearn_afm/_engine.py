@@ -21,7 +21,7 @@ from ._batching import (
     prediction_batch_size,
     rows_within_budget,
 )
-from ._runtime import import_tensorflow, mirrored_strategy
+from ._runtime import import_tensorflow, mirrored_strategy, require_backend
 from ._steps import (
     apply_step,
     batch_specs,
@@ -94,33 +94,18 @@ class Engine:
         optimizer_state=None,
         feature_scale=None,
     ):
-        self.tf = tf = import_tensorflow()
+        scope = self._placement_scope(device)
         import keras
 
         from ._model import AFMNetwork
 
-        if keras.config.backend() != "tensorflow":
-            # The steps below are TensorFlow code; on another backend the
-            # layers hold arrays they cannot trace, and fail deep inside.
-            raise RuntimeError(
-                "sklearn_afm's estimators train and predict with TensorFlow, but Keras "
-                f"runs on {keras.config.backend()!r}; set KERAS_BACKEND=tensorflow before "
-                "Keras is imported."
-            )
         self.loss = loss
         self.placement = device
+        self.network_params = network_params
         # What a compiled epoch function depends on: not the seed, nor the
         # weights, which it takes as arguments.
         config = {k: v for k, v in network_params.items() if k != "seed"}
         self.key = (tuple(sorted(config.items())), loss, solver, device)
-        if isinstance(device, str):
-            self.strategy = None
-            self.device = device
-            scope = tf.device(device)
-        else:
-            self.strategy = mirrored_strategy(device)
-            self.device = device[0]
-            scope = self.strategy.scope()
         optimizers = {
             "adam": keras.optimizers.Adam,
             "adagrad": keras.optimizers.Adagrad,
@@ -141,6 +126,22 @@ class Engine:
                     variable.assign(value)
         self._lock = threading.Lock()
         self._replicated = {}
+
+    def _placement_scope(self, device):
+        """Set up TensorFlow and return the scope in which the variables are created.
+
+        Sets ``tf``, ``strategy`` (None on one device) and ``device`` (where
+        prediction runs).
+        """
+        self.tf = tf = import_tensorflow()
+        require_backend("tensorflow")
+        if isinstance(device, str):
+            self.strategy = None
+            self.device = device
+            return tf.device(device)
+        self.strategy = mirrored_strategy(device)
+        self.device = device[0]
+        return self.strategy.scope()
 
     def get_weights(self):
         """Return the network's weights as a list of numpy arrays."""
@@ -341,12 +342,15 @@ class Engine:
         return total / len(order)
 
     def batch_loss(self, params, non_trainable, indices, values, y, sample_weight, count,
-                   share=1.0):
+                   share=1.0, network=None):
         """Return the loss of one padded batch for the given variable values (stateless).
 
         ``count`` is the number of real rows of the batch (padding rows have
         weight 0); ``share`` the part of the penalties this call adds (that of
-        its rows, when a batch is cut into chunks).
+        its rows, when a batch is cut into chunks).  ``network`` is the
+        network to run, this engine's when None (another of the same
+        configuration whose tables hold only the batch's rows, see
+        :mod:`sklearn_afm._jax_engine`).
 
         Returns
         -------
@@ -357,7 +361,8 @@ class Engine:
         """
         from keras import ops
 
-        out, non_trainable, penalties = self.network.stateless_call(
+        network = self.network if network is None else network
+        out, non_trainable, penalties = network.stateless_call(
             params, non_trainable, (indices, values), training=True, return_losses=True
         )
         loss = ops.sum(_per_sample_loss(self.loss, y, out) * sample_weight) / count

@@ -17,7 +17,10 @@ _ENGINE_LOCK = threading.Lock()
 
 def build_engine(config, optimizer, loss, device, weights=None, optimizer_state=None,
                  feature_scale=None):
-    """Return a new :class:`~sklearn_afm._engine.Engine` (imports TensorFlow).
+    """Return a new engine for Keras' backend (imports TensorFlow, or JAX).
+
+    A :class:`~sklearn_afm._engine.Engine` on TensorFlow, a
+    :class:`~sklearn_afm._jax_engine.JaxEngine` under ``KERAS_BACKEND=jax``.
 
     Parameters
     ----------
@@ -32,10 +35,13 @@ def build_engine(config, optimizer, loss, device, weights=None, optimizer_state=
     weights, optimizer_state, feature_scale
         See :class:`~sklearn_afm._engine.Engine`.
     """
-    from ._engine import Engine
-    from ._runtime import resolve_device
+    from ._runtime import require_backend, resolve_device
 
-    return Engine(
+    if require_backend() == "jax":
+        from ._jax_engine import JaxEngine as engine_class
+    else:
+        from ._engine import Engine as engine_class
+    return engine_class(
         config,
         loss=loss,
         **optimizer,

@@ -1,4 +1,4 @@
-"""Process-wide TensorFlow set-up: import, logging, thread budget, devices, strategies.
+"""Process-wide set-up: the Keras backend, TensorFlow's import, logging, threads, devices.
 
 Importing TensorFlow is slow and configures the process for good, so it
 happens here, once, and only when an estimator first fits or predicts
@@ -6,6 +6,8 @@ happens here, once, and only when an estimator first fits or predicts
 is shared by every :class:`~sklearn_afm._engine.Engine` of the process: how
 many threads TensorFlow may use, which devices a ``device`` parameter names,
 and the one :class:`tf.distribute.MirroredStrategy` of each device set.
+Under ``KERAS_BACKEND=jax`` (:func:`keras_backend`) TensorFlow is not
+imported at all, and device names map to JAX's devices.
 """
 
 import contextlib
@@ -149,8 +151,71 @@ def thread_budget():
     return int(threads) if threads.isdigit() and int(threads) > 0 else None
 
 
+# The Keras backends the engines run on (sklearn_afm._engine, sklearn_afm._jax_engine).
+BACKENDS = ("tensorflow", "jax")
+
+
+def keras_backend():
+    """Return the name of the Keras backend the estimators run on.
+
+    Imports Keras, after setting TensorFlow up (:func:`import_tensorflow`)
+    when that is the backend ``KERAS_BACKEND`` chooses: the estimators run
+    on TensorFlow (the default) or on JAX (``KERAS_BACKEND=jax``, for
+    machines without TensorFlow), see :func:`require_backend`.
+    """
+    if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        import_tensorflow()
+    import keras
+
+    return keras.config.backend()
+
+
+def require_backend(name=None):
+    """Return Keras' backend, checking that the estimators can run on it (and is ``name``).
+
+    Raises
+    ------
+    RuntimeError
+        When Keras runs on another backend, saying how to choose one.
+    """
+    backend = keras_backend()
+    if backend not in BACKENDS or name not in (None, backend):
+        wanted = " or ".join(BACKENDS if name is None else (name,))
+        raise RuntimeError(
+            f"sklearn_afm's estimators train and predict on Keras' {wanted} backend, but "
+            f"Keras runs on {backend!r}; set KERAS_BACKEND={'|'.join(BACKENDS)} before Keras "
+            "is imported."
+        )
+    return backend
+
+
+def _device_counter():
+    """Return ``count(kind, logical)``: how many "CPU" or "GPU" devices the backend sees.
+
+    TensorFlow's logical devices may split a physical one (see
+    ``tf.config.set_logical_device_configuration``); JAX has only one kind.
+    """
+    if require_backend() == "jax":
+        import jax
+
+        def count(kind, logical=True):
+            try:
+                return len(jax.devices(kind.lower()))
+            except RuntimeError:  # JAX has no such platform here
+                return 0
+
+        return count, "JAX"
+    tf = import_tensorflow()
+
+    def count(kind, logical=True):
+        listing = tf.config.list_logical_devices if logical else tf.config.list_physical_devices
+        return len(listing(kind))
+
+    return count, "TensorFlow"
+
+
 def resolve_device(device):
-    """Translate the ``device`` parameter into TensorFlow device names.
+    """Translate the ``device`` parameter into device names.
 
     Parameters
     ----------
@@ -161,31 +226,32 @@ def resolve_device(device):
     Returns
     -------
     placement : str or tuple of str
-        One device name such as ``"/CPU:0"`` or ``"/GPU:1"``, or a tuple of
-        several (each a replica of :class:`Engine`).
+        One device name such as ``"/CPU:0"`` or ``"/GPU:1"`` (TensorFlow's
+        names, also on JAX: see :func:`jax_device`), or a tuple of several
+        (each a replica of :class:`Engine`).
     """
-    tf = import_tensorflow()
+    count, seer = _device_counter()
     if device == "auto":
-        return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+        return "/GPU:0" if count("GPU", logical=False) else "/CPU:0"
     if device == "cpu":
         return "/CPU:0"
     if device == "gpu":
-        count = len(tf.config.list_physical_devices("GPU"))
-        if count == 0:
-            raise ValueError("device='gpu' was requested but TensorFlow sees no GPU.")
-        return "/GPU:0" if count == 1 else tuple(f"/GPU:{i}" for i in range(count))
+        gpus = count("GPU", logical=False)
+        if gpus == 0:
+            raise ValueError(f"device='gpu' was requested but {seer} sees no GPU.")
+        return "/GPU:0" if gpus == 1 else tuple(f"/GPU:{i}" for i in range(gpus))
     names = [device] if isinstance(device, str) else list(device)
     if not names:
         raise ValueError("device is an empty list; name at least one device.")
-    placement = tuple(_device_name(tf, name) for name in names)
+    placement = tuple(_device_name(count, seer, name) for name in names)
     for i, name in enumerate(placement):
         if name in placement[:i]:
             raise ValueError(f"device lists {names[i]!r} twice.")
     return placement[0] if len(placement) == 1 else placement
 
 
-def _device_name(tf, name):
-    """Return the TensorFlow name of one device "cpu:N" or "gpu:N", checking it exists."""
+def _device_name(count, seer, name):
+    """Return the name of one device "cpu:N" or "gpu:N", checking it exists."""
     match = re.fullmatch(r"(cpu|gpu)(?::(\d+))?", name) if isinstance(name, str) else None
     if match is None:
         raise ValueError(
@@ -193,14 +259,20 @@ def _device_name(tf, name):
             "'gpu:N' or a list of 'cpu:N' / 'gpu:N' names."
         )
     kind, number = match.group(1).upper(), int(match.group(2) or 0)
-    # Logical devices: the CPU or a GPU may be split into several (see
-    # tf.config.set_logical_device_configuration).
-    count = len(tf.config.list_logical_devices(kind))
-    if number >= count:
+    available = count(kind)
+    if number >= available:
         raise ValueError(
-            f"device {name!r} was requested but TensorFlow sees {count} {kind} device(s)."
+            f"device {name!r} was requested but {seer} sees {available} {kind} device(s)."
         )
     return f"/{kind}:{number}"
+
+
+def jax_device(name):
+    """Return the JAX device of a name that :func:`resolve_device` returned, "/GPU:1" say."""
+    import jax
+
+    kind, number = name.strip("/").split(":")
+    return jax.devices(kind.lower())[int(number)]
 
 
 def mirrored_strategy(devices):

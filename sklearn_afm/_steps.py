@@ -187,7 +187,7 @@ def stage(X, y, sample_weight, batch_size, order, width, steps):
         yield indices, values, targets, weights, counts, len(chunk)
 
 
-def _cached(key, build):
+def cached(key, build):
     """Return the step cached under ``key``, building it once.
 
     Beyond :data:`MAX_CACHED_STEPS` steps the oldest is dropped, so that a
@@ -278,7 +278,7 @@ def gradient_step(engine, width):
         specs = (params, non_trainable, *batch_specs(tf, engine, width), scalar, scalar)
         return tf.function(gradients).get_concrete_function(*specs)
 
-    return _cached(("gradient", engine.key, width), build)
+    return cached(("gradient", engine.key, width), build)
 
 
 def apply_step(engine):
@@ -301,7 +301,7 @@ def apply_step(engine):
 
         return tf.function(update).get_concrete_function(params, state, params, params)
 
-    return _cached(("apply", engine.key), build)
+    return cached(("apply", engine.key), build)
 
 
 def train_step(engine, width):
@@ -316,38 +316,44 @@ def train_step(engine, width):
                  tf.TensorSpec([], tf.float32))
         return tf.function(_update(engine)).get_concrete_function(*specs)
 
-    return _cached(("train", engine.key, width), build)
+    return cached(("train", engine.key, width), build)
 
 
-def inference_step(engine, name, width):
+def inference_function(engine, name):
     """Return ``step(params, non_trainable, indices, values)`` of the network method ``name``.
 
     ``name`` is "predict" (the outputs), "attention" or "contributions"
-    (see :class:`~sklearn_afm._model.AFMNetwork`).
+    (see :class:`~sklearn_afm._model.AFMNetwork`).  The function is plain
+    Keras code, for a backend to trace or compile.
     """
+    import keras
+
+    network = engine.network
+    variables = [*network.trainable_variables, *network.non_trainable_variables]
+    method = {
+        "predict": network.call,
+        "attention": network.attention,
+        "contributions": network.contributions,
+    }[name]
+
+    def step(params, non_trainable, indices, values):
+        mapping = list(zip(variables, [*params, *non_trainable]))
+        with keras.StatelessScope(state_mapping=mapping):
+            return method((indices, values))
+
+    return step
+
+
+def inference_step(engine, name, width):
+    """Return :func:`inference_function` traced for batches of padded width ``width``."""
     tf = engine.tf
 
     def build():
-        import keras
-
-        network = engine.network
-        variables = [*network.trainable_variables, *network.non_trainable_variables]
-        method = {
-            "predict": network.call,
-            "attention": network.attention,
-            "contributions": network.contributions,
-        }[name]
-
-        def step(params, non_trainable, indices, values):
-            mapping = list(zip(variables, [*params, *non_trainable]))
-            with keras.StatelessScope(state_mapping=mapping):
-                return method((indices, values))
-
         params, non_trainable, _ = _state_specs(tf, engine)
         specs = (params, non_trainable, *batch_specs(tf, engine, width)[:2])
-        return tf.function(step).get_concrete_function(*specs)
+        return tf.function(inference_function(engine, name)).get_concrete_function(*specs)
 
-    return _cached((name, engine.key, width), build)
+    return cached((name, engine.key, width), build)
 
 
 def epoch_step(engine, batch_size, width, steps):
@@ -382,4 +388,4 @@ def epoch_step(engine, batch_size, width, steps):
                  tf.TensorSpec([], tf.int32))
         return tf.function(loop, jit_compile=True).get_concrete_function(*specs)
 
-    return _cached(("epoch", engine.key, batch_size, width, steps), build)
+    return cached(("epoch", engine.key, batch_size, width, steps), build)

@@ -169,5 +169,5 @@ def test_the_process_cache_keeps_a_bounded_number_of_steps(monkeypatch):
     monkeypatch.setattr(steps, "MAX_CACHED_STEPS", 2)
     monkeypatch.setattr(steps, "_CACHE", {})
     for key in "abc":
-        assert steps._cached(key, lambda: key.upper()) == key.upper()
+        assert steps.cached(key, lambda: key.upper()) == key.upper()
     assert list(steps._CACHE) == ["b", "c"]
