@@ -91,8 +91,14 @@ class _Graph:
         return outs[0] if n_out == 1 else outs
 
     def present(self, values):
-        """1 where a value is present, 0 where it is 0, as the network's mask."""
-        return self.op("Sign", self.op("Abs", values))
+        """1 where a value is present (not 0), else 0, as the network's mask.
+
+        A NaN counts as present: it makes its own row's outputs NaN.  With the
+        network's ``sign(abs(x))`` the number of entries would be NaN too, and
+        the whole batch would fail.
+        """
+        return self.op("Cast", self.op("Not", self.op("Equal", values, self.const(
+            np.float32(0)))), to=_FLOAT)
 
     def unsqueezed(self, x):
         """``x`` of shape (n, k) as (n, k, 1); Reshape, whose signature no opset changed."""

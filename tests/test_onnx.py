@@ -15,6 +15,8 @@ from skl2onnx.common.data_types import FloatTensorType  # noqa: E402
 
 import sklearn_afm.onnx  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # float32 network, float32 graph: only the order of the sums differs.
 TOLERANCE = 1e-5
 
@@ -156,6 +158,17 @@ def test_multi_target_regressor_and_single_column():
     reg = AFMRegressor(max_iter=3, random_state=0).fit(X, y)
     (predicted,) = session(skl2onnx.to_onnx(reg, X[:1])).run(None, {"X": X})
     np.testing.assert_allclose(predicted, reg.predict(X), rtol=TOLERANCE, atol=1e-6)
+
+
+def test_nan_makes_only_its_row_nan():
+    """predict refuses NaN; the graph cannot, but keeps the other rows of a batch."""
+    X = np.random.RandomState(3).normal(size=(200, 3)).astype(np.float32)
+    reg = AFMRegressor(max_iter=1, random_state=0).fit(X, X[:, 0])
+    X_new = X[:4].copy()
+    X_new[0, 1] = np.nan
+    (predicted,) = session(skl2onnx.to_onnx(reg, X[:1])).run(None, {"X": X_new})
+    assert np.isnan(predicted[0, 0])
+    np.testing.assert_allclose(predicted[1:, 0], reg.predict(X_new[1:]), rtol=TOLERANCE)
 
 
 def test_multiclass_string_labels():
