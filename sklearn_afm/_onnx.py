@@ -190,8 +190,9 @@ def _input_columns(operator, estimator):
         width = shape[1] if len(shape) == 2 else None
         if not isinstance(width, numbers.Integral):
             raise ValueError(
-                f"ONNX input {variable.onnx_name!r} has shape {shape}; the {type(estimator).__name__} "
-                "converter needs 2-D inputs with a known number of columns."
+                f"ONNX input {variable.onnx_name!r} has shape {shape}; the "
+                f"{type(estimator).__name__} converter needs 2-D inputs with a known number "
+                "of columns."
             )
         columns.extend((variable.full_name, variable.type, j) for j in range(width))
     if len(columns) != estimator.n_features_in_:
@@ -209,7 +210,7 @@ def _column(g, name, position, width):
     return g.op("Gather", name, g.const(np.array([position], dtype=np.int64)), axis=1)
 
 
-def _numeric_entries(g, operator, estimator, columns):
+def _numeric_entries(g, estimator, columns):
     """Return the float32 (n, n_columns) entries of purely numeric input."""
     names = list(dict.fromkeys(name for name, _, _ in columns))
     for name, kind, _ in columns:
@@ -284,8 +285,8 @@ def _field_entries(g, estimator, columns):
     return g.op("Concat", *values, axis=1), g.op("Concat", *ids, axis=1)
 
 
-def _logits(scope, operator, container):
-    """Add the estimator's network to the graph and return its logits' name."""
+def _add_network(scope, operator, container):
+    """Add the estimator's network to the graph; return the graph, the estimator, the logits."""
     if container.target_opset < MIN_OPSET:
         raise ValueError(
             f"The sklearn_afm converters need target_opset >= {MIN_OPSET}, got "
@@ -296,7 +297,7 @@ def _logits(scope, operator, container):
     columns = _input_columns(operator, estimator)
     if estimator._encoder is None:
         return g, estimator, _network_logits(
-            g, estimator, _numeric_entries(g, operator, estimator, columns), None
+            g, estimator, _numeric_entries(g, estimator, columns), None
         )
     return g, estimator, _network_logits(g, estimator, *_field_entries(g, estimator, columns))
 
@@ -345,7 +346,7 @@ def _regressor_shape(operator):
 
 
 def _convert_classifier(scope, operator, container):
-    g, estimator, logits = _logits(scope, operator, container)
+    g, estimator, logits = _add_network(scope, operator, container)
     label, probabilities = (variable.full_name for variable in operator.outputs)
     if len(estimator.classes_) == 2:
         positive = g.op("Sigmoid", logits)
@@ -362,7 +363,7 @@ def _convert_classifier(scope, operator, container):
 
 
 def _convert_regressor(scope, operator, container):
-    g, estimator, logits = _logits(scope, operator, container)
+    g, estimator, logits = _add_network(scope, operator, container)
     # Back to the targets' units in float64 when the input is, as predict does.
     dtype = np.float64 if _output_type(operator) is DoubleTensorType else np.float32
     if dtype is np.float64:

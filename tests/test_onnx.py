@@ -180,7 +180,7 @@ def test_multiclass_string_labels():
     assert_classifier_matches(clf, onx, {"X": X}, X)
 
 
-def test_refused_inputs(frame, fast_params):
+def test_refused_inputs(frame):
     X_train, _, y_train = frame
     X = np.random.RandomState(0).normal(size=(100, 3)).astype(np.float32)
     reg = AFMRegressor(max_iter=1, random_state=0).fit(X, X[:, 0])
