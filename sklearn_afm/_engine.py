@@ -187,7 +187,7 @@ class Engine:
                 # Tracing once per width up front, and calling the concrete
                 # function, keeps TensorFlow from mistaking the widths for
                 # accidental retracing (and warning about it).
-                function = self.tf.function(self._train_step)
+                function = self.tf.function(self._train_step, autograph=False)
                 step = self._replicated[k] = function.get_concrete_function(*specs)
             return step
 

@@ -6,7 +6,10 @@ in, and the optimizers' updates (:func:`apply_optimizer`) return new values.
 So a step does not belong to one engine: it is traced once per process for a
 network configuration, solver, device and shape, and serves every engine
 that matches (the fits of a ``GridSearchCV`` or ``cross_val_score`` in one
-worker trace once).  Three kinds:
+worker trace once).  They are traced without autograph: their loops are
+``tf.while_loop`` and nothing branches on a tensor, and autograph's source
+conversion was most of the tracing time, which a process's first fit pays
+(a fresh loky worker, say; see :ref:`scaling`).  Three kinds:
 
 - :func:`train_step`: one minibatch update (traced per padded width), or
   for batches too wide for one step :func:`gradient_step` per chunk of rows
@@ -276,7 +279,7 @@ def gradient_step(engine, width):
         params, non_trainable, _ = _state_specs(tf, engine)
         scalar = tf.TensorSpec([], tf.float32)
         specs = (params, non_trainable, *batch_specs(tf, engine, width), scalar, scalar)
-        return tf.function(gradients).get_concrete_function(*specs)
+        return tf.function(gradients, autograph=False).get_concrete_function(*specs)
 
     return cached(("gradient", engine.key, width), build)
 
@@ -299,7 +302,8 @@ def apply_step(engine):
             squares = [q if s else tf.square(g) for q, g, s in zip(squares, gradients, sparse)]
             return apply_optimizer(optimizer, slots, state, gradients, squares, params)
 
-        return tf.function(update).get_concrete_function(params, state, params, params)
+        function = tf.function(update, autograph=False)
+        return function.get_concrete_function(params, state, params, params)
 
     return cached(("apply", engine.key), build)
 
@@ -314,7 +318,7 @@ def train_step(engine, width):
     def build():
         specs = (*_state_specs(tf, engine), *batch_specs(tf, engine, width),
                  tf.TensorSpec([], tf.float32))
-        return tf.function(_update(engine)).get_concrete_function(*specs)
+        return tf.function(_update(engine), autograph=False).get_concrete_function(*specs)
 
     return cached(("train", engine.key, width), build)
 
@@ -351,7 +355,8 @@ def inference_step(engine, name, width):
     def build():
         params, non_trainable, _ = _state_specs(tf, engine)
         specs = (params, non_trainable, *batch_specs(tf, engine, width)[:2])
-        return tf.function(inference_function(engine, name)).get_concrete_function(*specs)
+        function = tf.function(inference_function(engine, name), autograph=False)
+        return function.get_concrete_function(*specs)
 
     return cached((name, engine.key, width), build)
 
@@ -386,6 +391,6 @@ def epoch_step(engine, batch_size, width, steps):
         ]
         specs = (*_state_specs(tf, engine), *staged, tf.TensorSpec([steps], tf.float32),
                  tf.TensorSpec([], tf.int32))
-        return tf.function(loop, jit_compile=True).get_concrete_function(*specs)
+        return tf.function(loop, jit_compile=True, autograph=False).get_concrete_function(*specs)
 
     return cached(("epoch", engine.key, batch_size, width, steps), build)
