@@ -31,6 +31,7 @@ from ._inspection import (
     add_pair_attention,
     attention_table,
     check_explain_size,
+    column_pairs,
     mean_pair_attention,
     per_sample_contributions,
     per_sample_pair_attention,
@@ -554,7 +555,9 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             Column indices ``(i, j)`` with ``i < j`` of every pair present in at
             least one row of ``X``, in lexicographic order; names are
             ``feature_names_in_[pairs]`` when fitted on a DataFrame.  A
-            categorical column is one column, whatever its category.
+            categorical column is one column, whatever its category; the
+            values of a multi-valued column ``c`` pair with each other as
+            ``(c, c)``.
         """
         model = self._snapshot()
         Xs = model._encode_fitted(X)
@@ -594,7 +597,9 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
               (see :meth:`pair_attention`);
             - ``pairs``: ndarray of int of shape (n_pairs, 2), the columns
               ``(i, j)`` of each pair: all pairs ``i < j`` in lexicographic
-              order, as ``numpy.triu_indices(n_features_in_, 1)``;
+              order, as ``numpy.triu_indices(n_features_in_, 1)``, and
+              ``(c, c)`` for each multi-valued column ``c`` (its values'
+              pairs with each other);
             - ``feature_names``: ndarray of str of shape (`n_features_in_`,), from
               ``feature_names_in_``, else "x0", "x1", ...;
             - ``output_names``: ndarray of shape (n_outputs,), what each output
@@ -614,11 +619,12 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         model = self._snapshot()
         Xs = model._encode_fitted(X)
         n_columns = model.n_features_in_
-        pairs = np.column_stack(np.triu_indices(n_columns, 1))
+        encoder = model._encoder
+        pairs = column_pairs(n_columns, None if encoder is None else encoder.multi_valued_)
         check_explain_size(Xs.shape[0], pairs.shape[0], model._n_outputs)
         batches = model._get_engine().contributions(Xs, model.batch_size)
         bias, linear, interactions, attention = per_sample_contributions(
-            batches, Xs.shape[0], n_columns, model._feature_columns
+            batches, Xs.shape[0], n_columns, pairs, model._feature_columns
         )
         bias, linear, interactions = model._output_units(bias, linear, interactions)
         return Bunch(

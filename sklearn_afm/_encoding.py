@@ -6,8 +6,17 @@ own (value 1), plus one "unknown" feature for categories first seen after
 fitting and one "missing" feature for NaN/None.  Only one entry per column and
 row is stored (:class:`~sklearn_afm._batching.FieldMatrix`); no one-hot matrix
 is ever built.
+
+A *multi-valued* categorical column (cells that are lists, tuples, sets or
+arrays of categories, or strings split on a separator) is a field too, whose
+row holds several of its categories: each present value is an entry of its
+own (value 1), so that the row's pairs are those of a multi-hot encoding and
+AFM's pair semantics are kept.  Its entries follow each other in the row, in
+column order, so that every entry maps back to its column.  An empty cell is
+the field's "missing" feature, unseen values its "unknown" one.
 """
 
+import itertools
 from collections.abc import Hashable
 
 import numpy as np
@@ -226,9 +235,10 @@ def _refuse_cell(name, value, where):
     if isinstance(value, _MULTI_VALUED):
         raise ValueError(
             f"Categorical column {name!r} has, {where}, a {kind} ({_brief(value)}): a value "
-            "with several values cannot be one category. Multi-valued columns are not "
-            "supported: one-hot their values (for example with MultiLabelBinarizer) or "
-            "join each cell's values into one string."
+            "with several values cannot be one category. A column is multi-valued when its "
+            "cells in fit are lists, tuples, sets or arrays of categories (or strings split "
+            "by multi_value_separator); this one held single values, and categories are "
+            "single values."
         )
     if not isinstance(value, Hashable):
         raise TypeError(
@@ -255,6 +265,22 @@ def _refuse_odd_cells(values, names, candidates=None):
             _refuse_cell(name, column[row], f"in row {row}")
 
 
+def _refuse_mixed_types(values, names):
+    """Raise the error for the first column of ``values`` that mixes strings and numbers."""
+    for c, name in enumerate(names):
+        column = values[:, c]
+        column = column[~pd.isna(column)]
+        is_string = np.frompyfunc(lambda value: isinstance(value, str), 1, 1)(column).astype(bool)
+        if 0 < is_string.sum() < column.shape[0]:
+            number = column[np.flatnonzero(~is_string)[0]]
+            raise TypeError(
+                f"Categorical column {name!r} mixes strings ({_brief(column[is_string][0])}) "
+                f"and other values ({_brief(number)}): its categories must all be strings or "
+                "all numbers. In an object array, a column holding a string is categorical: "
+                "turn its numbers into strings, or its strings into numbers."
+            )
+
+
 def _refuse_unknown_multi_valued(values, names, unknown, columns):
     """Raise the error for the first multi-valued cell among the ``unknown`` cells of ``values``.
 
@@ -268,10 +294,140 @@ def _refuse_unknown_multi_valued(values, names, unknown, columns):
             _refuse_odd_cells(values[:, [c]], [names[c]], unknown[:, [c]])
 
 
-def _refuse_multi_valued(values, names):
-    """Raise the error for the first cell of ``values`` that holds several values, if any."""
-    multi_valued = np.frompyfunc(lambda value: isinstance(value, _MULTI_VALUED), 1, 1)
-    _refuse_odd_cells(values, names, multi_valued(values).astype(bool))
+def _holds_several_values(column):
+    """Whether a column (an object array) has a cell with several values: a list, tuple, set, array."""
+    # infer_dtype names a type only when every cell has it: only a "mixed"
+    # column can hold containers, and the scan runs on those alone.
+    if pd.api.types.infer_dtype(column, skipna=True) not in ("mixed", "mixed-integer"):
+        return False
+    return any(isinstance(value, _MULTI_VALUED) for value in column)
+
+
+def _resolve_separators(separator, categorical, feature_names):
+    """Return the separator of each categorical column's strings; None where they are single values.
+
+    Parameters
+    ----------
+    separator : None, str or dict
+        ``multi_value_separator``: one separator for every column, or one per
+        column named or indexed by the keys.
+    categorical : ndarray of int
+        Positions of the categorical columns.
+    feature_names : sequence of str
+        Names of all the columns.
+    """
+    if not isinstance(separator, dict):
+        separator = {int(j): separator for j in categorical}
+    by_position = {}
+    for key, value in separator.items():
+        if isinstance(key, str) and key in feature_names:
+            position = list(feature_names).index(key)
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            position = int(key)
+        else:
+            raise ValueError(
+                f"multi_value_separator names a column that X lacks: {key!r} (keys are column "
+                "names or indices)."
+            )
+        if position not in categorical:
+            raise ValueError(
+                f"multi_value_separator names column {key!r}, which is not categorical: declare "
+                "it in categorical_features."
+            )
+        if value is not None and not (isinstance(value, str) and value):
+            raise ValueError(
+                f"multi_value_separator must give non-empty strings as separators; got "
+                f"{value!r} for column {key!r}."
+            )
+        by_position[position] = value
+    return [by_position.get(int(j)) for j in categorical]
+
+
+def _cell_values(column, missing, separator, name):
+    """Return the values of each cell of a multi-valued column: flat values and counts per row.
+
+    A missing cell has no value, a string is split on ``separator``
+    (dropping empty pieces), and missing values inside a cell are dropped.
+
+    Returns
+    -------
+    values : ndarray of object, shape (n_values,)
+        The cells' values, row after row.
+    lengths : ndarray of int64, shape (n_samples,)
+        How many of them each row holds.
+
+    Raises
+    ------
+    ValueError
+        For a single value among cells of several (a list column mixed
+        with scalars), or a value that holds several values itself (nested
+        lists, arrays of more than one dimension).
+    TypeError
+        For a value that cannot be a category (a dict, ...).
+    """
+    cells = []
+    for row, cell in enumerate(column):
+        if missing[row]:
+            cells.append(())
+        elif separator is not None and isinstance(cell, str):
+            cells.append([value for value in cell.split(separator) if value])
+        elif isinstance(cell, np.ndarray) and cell.ndim != 1:
+            raise ValueError(
+                f"Multi-valued column {name!r} has, in row {row}, an array of shape "
+                f"{cell.shape}: its cells must be flat lists of categories, not nested ones."
+            )
+        elif isinstance(cell, _MULTI_VALUED):
+            cells.append(cell)
+        else:
+            strings = " or strings split on multi_value_separator" if separator else ""
+            raise ValueError(
+                f"Multi-valued column {name!r} has, in row {row}, a single value "
+                f"({_brief(cell)}) while other cells hold several values: give every cell as "
+                f"a list, tuple, set or array of categories{strings} (one value as a list of "
+                "one, none as an empty list or a missing value)."
+            )
+    lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    values = np.fromiter(
+        itertools.chain.from_iterable(cells), dtype=object, count=int(lengths.sum())
+    )
+    rows = np.repeat(np.arange(lengths.shape[0]), lengths)
+    for k in np.flatnonzero(np.frompyfunc(lambda v: isinstance(v, _MULTI_VALUED), 1, 1)(values)):
+        raise ValueError(
+            f"Multi-valued column {name!r} has, in row {rows[k]}, a value that holds several "
+            f"values itself ({_brief(values[k])}): its cells must be flat lists of categories, "
+            "not nested ones."
+        )
+    for k, value in enumerate(values):
+        _refuse_cell(name, value, f"in row {rows[k]}")
+    present = ~pd.isna(values)
+    if not present.all():
+        values = values[present]
+        lengths = np.bincount(rows[present], minlength=lengths.shape[0])
+    return values, lengths
+
+
+def _multi_valued_entries(codes, lengths, offset, unknown_id):
+    """Return the entries of a multi-valued column: (n_samples, width) feature ids and values.
+
+    ``codes`` are the positions of the values among the column's categories
+    (``_UNKNOWN`` for unseen ones), ``lengths`` the number of values of each
+    row.  A row's distinct features come first; a value repeated in a cell,
+    or several unseen ones, are one feature; an empty cell is the column's
+    "missing" feature.  Unused slots have value 0 (absent).
+    """
+    n_samples = lengths.shape[0]
+    features = np.where(codes == _UNKNOWN, unknown_id, offset + codes)
+    rows = np.repeat(np.arange(n_samples), lengths)
+    slots = np.arange(rows.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    # Empty slots hold a sentinel that sorts after every feature id.
+    sentinel = np.iinfo(np.int64).max
+    ids = np.full((n_samples, max(int(lengths.max(initial=0)), 1)), sentinel)
+    ids[rows, slots] = features
+    ids[lengths == 0, 0] = unknown_id + 1
+    ids.sort(axis=1)
+    present = ids != sentinel
+    present[:, 1:] &= ids[:, 1:] != ids[:, :-1]
+    return np.where(present, ids, 0).astype(np.int32), present.astype(np.float32)
 
 
 class FeatureEncoder:
@@ -281,13 +437,27 @@ class FeatureEncoder:
     ----------
     is_categorical : ndarray of bool, shape (n_columns,)
     categories : "auto" or list of array-like
-        Categories of each categorical column, in column order, or "auto" to
-        learn them from the data in :meth:`fit`.
+        Categories of each categorical column (of a multi-valued one: of its
+        values), in column order, or "auto" to learn them from the data in
+        :meth:`fit`.
+    separator : None, str or dict, default=None
+        ``multi_value_separator``: what splits the string cells of all
+        categorical columns (a str) or of the columns it names or indexes (a
+        dict) into several values.
 
     Attributes
     ----------
     categories_ : list of ndarray
         Known categories of each categorical column.
+    multi_valued_ : ndarray of bool, shape (n_columns,)
+        Which columns are multi-valued: categorical columns whose cells in
+        :meth:`fit` are lists, tuples, sets or arrays, or that have a separator.
+    separators_ : list of (str or None), length n_columns
+        The separator of each column's strings; None where they are single values.
+    ordinal_ : OrdinalEncoder or None
+        Encoder of the single-valued categorical columns; None if there is none.
+    value_encoders_ : list of OrdinalEncoder
+        Encoder of the values of each multi-valued column, in column order.
     offsets_ : ndarray of int64, shape (n_columns,)
         First feature id of each column.
     n_features_ : int
@@ -299,11 +469,26 @@ class FeatureEncoder:
         "missing" category is the next id); -1 for numeric columns.
     """
 
-    def __init__(self, is_categorical, categories="auto"):
+    def __init__(self, is_categorical, categories="auto", separator=None):
         self.is_categorical = is_categorical
         self.categories = categories
+        self.separator = separator
         self._categorical = np.flatnonzero(is_categorical)
         self._numeric = np.flatnonzero(~is_categorical)
+
+    def __setstate__(self, state):
+        # Encoders saved before multi-valued columns existed have none, and
+        # their ordinal_ encodes every categorical column.
+        n_columns = len(state["is_categorical"])
+        self.__dict__.update(
+            {
+                "separator": None,
+                "multi_valued_": np.zeros(n_columns, dtype=bool),
+                "separators_": [None] * n_columns,
+                "value_encoders_": [],
+                **state,
+            }
+        )
 
     def fit(self, X, feature_names=None):
         """Learn the categories of ``X``'s categorical columns.
@@ -317,33 +502,68 @@ class FeatureEncoder:
         Raises
         ------
         ValueError
-            For a cell or a given category that holds several values (a
-            tuple, list, set or array).
+            For a given category that holds several values (a tuple, list,
+            set or array), and for the bad cells of a multi-valued column
+            (see :func:`_cell_values`).
         """
         categorical = self._categorical
         if feature_names is None:
             feature_names = [f"x{j}" for j in range(X.shape[1])]
         names = [feature_names[j] for j in categorical]
-        if self.categories != "auto":
-            for name, given in zip(names, self.categories):
-                for value in given:
+        given = self.categories != "auto"
+        if given:
+            if len(self.categories) != categorical.size:
+                raise ValueError(
+                    f"categories lists {len(self.categories)} columns' categories, but X has "
+                    f"{categorical.size} categorical columns."
+                )
+            for name, column_categories in zip(names, self.categories):
+                for value in column_categories:
                     _refuse_cell(name, value, "among its given categories")
-        values, _ = _categorical_values(X, categorical)
-        try:
-            self.ordinal_ = self._ordinal_encoder(self.categories).fit(values)
-        except TypeError:
-            # OrdinalEncoder names only the type of lists, sets and arrays;
-            # what else it refuses (dicts, mixed types) its message says well.
-            _refuse_multi_valued(values, names)
-            raise
-        # Tuples and frozensets are hashable: OrdinalEncoder took them as categories.
-        if any(isinstance(v, _MULTI_VALUED) for c in self.ordinal_.categories_ for v in c):
-            _refuse_multi_valued(values, names)
-        # Missing values have a feature of their own, never a known category.
-        known = [c[~pd.isna(c)] for c in self.ordinal_.categories_]
-        if any(len(k) < len(c) for k, c in zip(known, self.ordinal_.categories_)):
-            self.ordinal_ = self._ordinal_encoder(known).fit(values)
-        self.categories_ = self.ordinal_.categories_
+        separators = _resolve_separators(self.separator, categorical, feature_names)
+        values, missing = _categorical_values(X, categorical)
+        multi = np.array(
+            [s is not None or _holds_several_values(values[:, c]) for c, s in enumerate(separators)],
+            dtype=bool,
+        )
+        self.multi_valued_ = np.zeros(self.is_categorical.shape[0], dtype=bool)
+        self.multi_valued_[categorical[multi]] = True
+        self.separators_ = [None] * self.is_categorical.shape[0]
+        for j, separator in zip(categorical[multi], np.asarray(separators, dtype=object)[multi]):
+            self.separators_[j] = separator
+        categories = [None] * categorical.size
+        single = np.flatnonzero(~multi)
+        self.ordinal_ = None
+        if single.size:
+            try:
+                self.ordinal_ = self._fit_ordinal(
+                    values[:, single], [self.categories[c] for c in single] if given else "auto"
+                )
+            except TypeError:
+                # OrdinalEncoder names neither the column nor the row.
+                _refuse_odd_cells(values[:, single], [names[c] for c in single])
+                _refuse_mixed_types(values[:, single], [names[c] for c in single])
+                raise
+            for c, found in zip(single, self.ordinal_.categories_):
+                categories[c] = found
+        self.value_encoders_ = []
+        for c in np.flatnonzero(multi):
+            j = categorical[c]
+            flat, _ = _cell_values(values[:, c], missing[:, c], self.separators_[j], names[c])
+            if given:
+                # OrdinalEncoder needs a value to fit, even on given categories.
+                seen = flat if flat.size else np.asarray(self.categories[c], dtype=object)
+                encoder = self._fit_ordinal(seen[:, None], [self.categories[c]])
+            elif flat.size:
+                encoder = self._fit_ordinal(flat[:, None], "auto")
+            else:
+                raise ValueError(
+                    f"Multi-valued column {names[c]!r} has no value in the data of fit: give "
+                    "its categories with categories=, or leave it out."
+                )
+            self.value_encoders_.append(encoder)
+            categories[c] = encoder.categories_[0]
+        self.categories_ = categories
         sizes = np.ones(self.is_categorical.shape[0], dtype=np.int64)
         # Known categories, then the "unknown" and "missing" features.
         sizes[categorical] = [len(c) + 2 for c in self.categories_]
@@ -353,6 +573,15 @@ class FeatureEncoder:
         self.unknown_ids_ = np.full(sizes.shape[0], -1, dtype=np.int64)
         self.unknown_ids_[categorical] = self.offsets_[categorical] + sizes[categorical] - 2
         return self
+
+    @classmethod
+    def _fit_ordinal(cls, values, categories):
+        """Fit an OrdinalEncoder on ``values``; missing values are never a known category."""
+        encoder = cls._ordinal_encoder(categories).fit(values)
+        known = [c[~pd.isna(c)] for c in encoder.categories_]
+        if any(len(k) < len(c) for k, c in zip(known, encoder.categories_)):
+            encoder = cls._ordinal_encoder(known).fit(values)
+        return encoder
 
     def column_categories(self):
         """Return the categories of each input column: None for numeric columns."""
@@ -382,8 +611,9 @@ class FeatureEncoder:
 
         Values that are not a known category are the column's "unknown"
         feature, except cells that cannot be a category at all: a cell with
-        several values (tuple, list, set, array) is a ValueError, as in
-        :meth:`fit`, and any other unhashable one a TypeError.
+        several values (tuple, list, set, array) in a single-valued column is
+        a ValueError, as are the bad cells of a multi-valued column (see
+        :func:`_cell_values`), and any other unhashable one a TypeError.
 
         Parameters
         ----------
@@ -395,48 +625,91 @@ class FeatureEncoder:
 
     def _transform(self, X, feature_names, fitting):
         categorical, numeric = self._categorical, self._numeric
+        single = categorical[~self.multi_valued_[categorical]]
         # Everything is checked before the matrix is allocated.
         if numeric.size:
             numeric_values = _numeric_values(X, numeric, feature_names, fitting)
-        if categorical.size:
-            codes = self._category_codes(X, [feature_names[j] for j in categorical])
+        if single.size:
+            codes = self._category_codes(X, single, [feature_names[j] for j in single])
+        multi_entries = self._multi_valued_columns(X, feature_names)
         n_samples = X.shape[0]
         ids = np.empty((n_samples, self.is_categorical.shape[0]), dtype=np.int32)
         values = np.ones((n_samples, self.is_categorical.shape[0]), dtype=np.float32)
         if numeric.size:
             values[:, numeric] = numeric_values
             ids[:, numeric] = self.offsets_[numeric]
-        if categorical.size:
-            unknown = self.unknown_ids_[categorical]
-            ids[:, categorical] = np.select(
+        if single.size:
+            unknown = self.unknown_ids_[single]
+            ids[:, single] = np.select(
                 [codes == _UNKNOWN, codes == _MISSING],
                 [unknown, unknown + 1],
-                self.offsets_[categorical] + codes,
+                self.offsets_[single] + codes,
             )
-        return FieldMatrix(ids, values, self.n_features_, unknown_ids=self.unknown_ids_)
+        unknown_ids = self.unknown_ids_
+        if multi_entries:
+            ids, values, unknown_ids = self._insert_entries(ids, values, multi_entries)
+        return FieldMatrix(ids, values, self.n_features_, unknown_ids=unknown_ids)
 
-    def _category_codes(self, X, names):
-        """Position of each categorical value among its column's ``categories_``.
+    def _multi_valued_columns(self, X, feature_names):
+        """Return the (ids, values) entries of each multi-valued column, in column order."""
+        positions = np.flatnonzero(self.multi_valued_)
+        if not positions.size:
+            return []
+        columns, missing = _categorical_values(X, positions)
+        entries = []
+        for c, (j, encoder) in enumerate(zip(positions, self.value_encoders_)):
+            name = feature_names[j]
+            flat, lengths = _cell_values(columns[:, c], missing[:, c], self.separators_[j], name)
+            codes = (
+                encoder.transform(flat[:, None])[:, 0].astype(np.int64)
+                if flat.size
+                else np.empty(0, dtype=np.int64)
+            )
+            entries.append(
+                _multi_valued_entries(codes, lengths, self.offsets_[j], self.unknown_ids_[j])
+            )
+        return entries
+
+    def _insert_entries(self, ids, values, entries):
+        """Put each multi-valued column's entries in place of its column in ``ids`` and ``values``.
+
+        Returns the widened ids and values and the "unknown" feature id of each entry.
+        """
+        positions = np.flatnonzero(self.multi_valued_)
+        bounds = np.concatenate([[0], positions + 1])
+        id_parts, value_parts, unknown_parts = [], [], []
+        for start, j, (column_ids, column_values) in zip(bounds, positions, entries):
+            id_parts += [ids[:, start:j], column_ids]
+            value_parts += [values[:, start:j], column_values]
+            width = column_ids.shape[1]
+            unknown_parts += [self.unknown_ids_[start:j], np.repeat(self.unknown_ids_[j], width)]
+        id_parts.append(ids[:, bounds[-1]:])
+        value_parts.append(values[:, bounds[-1]:])
+        unknown_parts.append(self.unknown_ids_[bounds[-1]:])
+        return np.hstack(id_parts), np.hstack(value_parts), np.concatenate(unknown_parts)
+
+    def _category_codes(self, X, positions, names):
+        """Position of each value of the single-valued categorical ``positions`` among their categories.
 
         Unknown categories are ``_UNKNOWN`` and missing values ``_MISSING``;
-        ``names`` are the categorical columns' names.  Columns of pandas'
-        ``category`` dtype already hold integer codes: only their few
-        categories are looked up, which is over ten times faster than
-        OrdinalEncoder on each value (it dominated predicting on such frames).
+        ``names`` are the columns' names.  Columns of pandas' ``category``
+        dtype already hold integer codes: only their few categories are
+        looked up, which is over ten times faster than OrdinalEncoder on each
+        value (it dominated predicting on such frames).
         """
-        categorical = self._categorical
-        codes = np.empty((X.shape[0], categorical.size), dtype=np.int64)
+        index = np.searchsorted(self._categorical, positions)
+        codes = np.empty((X.shape[0], positions.size), dtype=np.int64)
         slow = []
-        for c, position in enumerate(categorical):
+        for c, position in enumerate(positions):
             column = X.iloc[:, position] if hasattr(X, "iloc") else None
             if not isinstance(getattr(column, "dtype", None), pd.CategoricalDtype):
                 slow.append(c)
                 continue
-            codes[:, c] = self._category_dtype_codes(c, column, names[c])
+            codes[:, c] = self._category_dtype_codes(index[c], column, names[c])
         if slow:
             # OrdinalEncoder keeps its columns in fit order: give it all of
             # them, and keep the results of the columns that need it.
-            values, missing = _categorical_values(X, categorical)
+            values, missing = _categorical_values(X, positions)
             try:
                 encoded = self.ordinal_.transform(values).astype(np.int64)
             except TypeError:

@@ -86,7 +86,9 @@ def encode_X(estimator, X, *, reset, encoder=None):
             "required."
         )
     if reset:
-        encoder = FeatureEncoder(is_categorical, estimator.categories)
+        encoder = FeatureEncoder(
+            is_categorical, estimator.categories, estimator.multi_value_separator
+        )
         return encoder.fit_transform(X, column_names(estimator)), encoder
     return encoder.transform(X, column_names(estimator)), encoder
 

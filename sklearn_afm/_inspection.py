@@ -3,7 +3,10 @@
 The network reports attention for pairs of *slots* of a padded batch.  The
 functions here map slots back to the input columns they come from (see
 :mod:`sklearn_afm._batching`; a categorical column's categories all map to that
-column) and aggregate over rows.
+column) and aggregate over rows.  The values of a multi-valued column are
+several slots of one column: their pairs with each other are the pair of the
+column with itself, ``(c, c)``, the one pair of a column with itself that a
+summary holds.
 """
 
 import numpy as np
@@ -51,7 +54,8 @@ def attention_table(names, weights, totals):
     """
     import pandas as pd
 
-    first, second = np.triu_indices(len(names), 1)
+    # Only multi-valued columns pair with themselves (on the diagonal).
+    first, second = np.triu_indices(len(names))
     present = totals[1][first, second] > 0
     first, second = first[present], second[present]
     names = np.asarray(names, dtype=object)
@@ -63,6 +67,28 @@ def attention_table(names, weights, totals):
         }
     )
     return table.sort_values("attention", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def column_pairs(n_columns, multi_valued=None):
+    """Return the pairs of columns that :meth:`explain` reports, in lexicographic order.
+
+    Every pair ``(i, j)``, ``i < j``, and ``(c, c)`` for each multi-valued column ``c``.
+
+    Parameters
+    ----------
+    n_columns : int
+    multi_valued : ndarray of bool of shape (n_columns,), default=None
+        Which columns are multi-valued; none when None.
+
+    Returns
+    -------
+    pairs : ndarray of int64, shape (n_pairs, 2)
+    """
+    first, second = np.triu_indices(n_columns)
+    keep = first < second
+    if multi_valued is not None:
+        keep |= multi_valued[first]
+    return np.column_stack([first[keep], second[keep]]).astype(np.int64)
 
 
 def _present_pairs(indices, values, attention, feature_columns, *per_pair):
@@ -112,11 +138,12 @@ def add_pair_attention(totals, batches, n_columns, feature_columns=None):
 def mean_pair_attention(totals):
     """Return the symmetric mean attention per column pair from running totals.
 
-    Pairs never present, and the diagonal, are 0.
+    Pairs never present are 0; so is the diagonal, except for multi-valued
+    columns, whose values pair with each other.
     """
     total, count = totals
     mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    return mean + mean.T
+    return mean + np.triu(mean, 1).T
 
 
 def per_sample_pair_attention(batches, n_samples, sparse_output, feature_columns=None):
@@ -158,7 +185,7 @@ def per_sample_pair_attention(batches, n_samples, sparse_output, feature_columns
     return (matrix if sparse_output else matrix.toarray()), pairs
 
 
-def per_sample_contributions(batches, n_samples, n_columns, feature_columns=None):
+def per_sample_contributions(batches, n_samples, n_columns, pairs, feature_columns=None):
     """Gather each row's additive terms per input column and per pair of columns.
 
     Parameters
@@ -166,6 +193,8 @@ def per_sample_contributions(batches, n_samples, n_columns, feature_columns=None
     batches : iterable of (indices, values, bias, linear, interactions, attention)
         As yielded by :meth:`sklearn_afm._engine.Engine.contributions`, in row order.
     n_samples, n_columns : int
+    pairs : ndarray of int, shape (n_pairs, 2)
+        The pairs of columns of :func:`column_pairs`: every pair the rows can hold.
     feature_columns : ndarray of int, default=None
         Input column of each feature id; feature ids are columns when None.
 
@@ -174,13 +203,12 @@ def per_sample_contributions(batches, n_samples, n_columns, feature_columns=None
     bias : ndarray of shape (n_outputs,)
     linear : ndarray of shape (n_samples, n_columns, n_outputs)
     interactions : ndarray of shape (n_samples, n_pairs, n_outputs)
-        One term per pair of columns ``numpy.triu_indices(n_columns, 1)``; 0
-        for the pairs absent from a row.
+        One term per pair of ``pairs``; 0 for the pairs absent from a row.
     attention : ndarray of shape (n_samples, n_pairs)
     """
-    n_pairs = n_columns * (n_columns - 1) // 2
-    # Position of the pair (i, j), i < j, in numpy.triu_indices(n_columns, 1).
-    start = np.concatenate([[0], np.cumsum(np.arange(n_columns - 1, 0, -1))]).astype(np.int64)
+    n_pairs = pairs.shape[0]
+    # Lexicographic order: a pair's position is that of its key among the keys.
+    keys = pairs[:, 0].astype(np.int64) * n_columns + pairs[:, 1]
     linear = interactions = attention = None
     offset = 0
     for indices, values, bias, slot_linear, slot_interactions, slot_attention in batches:
@@ -197,7 +225,7 @@ def per_sample_contributions(batches, n_samples, n_columns, feature_columns=None
             indices, values, slot_attention, feature_columns, slot_interactions
         )
         i, j = np.minimum(i, j), np.maximum(i, j)
-        pair = start[i] + (j - i - 1)
+        pair = np.searchsorted(keys, i.astype(np.int64) * n_columns + j)
         np.add.at(interactions, (r + offset, pair), terms)
         np.add.at(attention, (r + offset, pair), a)
         offset += indices.shape[0]

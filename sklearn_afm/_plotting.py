@@ -55,8 +55,9 @@ class AttentionHeatmapDisplay:
     Parameters
     ----------
     attention : ndarray of shape (n_columns, n_columns)
-        Symmetric mean attention per pair of columns (the diagonal is not
-        drawn).
+        Symmetric mean attention per pair of columns (the diagonal is drawn
+        only where it is not 0: for multi-valued columns, whose values pair
+        with each other).
     feature_names : array-like of str of shape (n_columns,)
         Labels of the rows and columns of ``attention``.
 
@@ -180,9 +181,10 @@ class AttentionHeatmapDisplay:
         _check_matplotlib(f"{type(self).__name__}.plot")
         fig, ax = _axes(ax)
         attention = np.array(self.attention, dtype=float)
-        # A column does not pair with itself: leave the diagonal blank
-        # rather than a 0 that reads as "no attention".
-        np.fill_diagonal(attention, np.nan)
+        # Only a multi-valued column pairs with itself: leave the other
+        # diagonal cells blank rather than a 0 that reads as "no attention".
+        diagonal = np.diag(attention)
+        np.fill_diagonal(attention, np.where(diagonal != 0, diagonal, np.nan))
         im_kw = {"cmap": cmap, "interpolation": "nearest", **(im_kw or {})}
         self.im_ = ax.imshow(attention, **im_kw)
         self.colorbar_ = fig.colorbar(self.im_, ax=ax, label="mean attention") if colorbar else None
