@@ -11,6 +11,8 @@ from pathlib import Path
 
 # Document the working tree even where an older copy is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The extensions of this documentation (docs/_ext).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 import sklearn_afm  # noqa: E402
 
@@ -25,12 +27,17 @@ release = version = sklearn_afm.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    "mathml_math",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
 
 exclude_patterns = ["_build"]
+
+# Formulas are written as MathML at build time, which browsers render without
+# a script: MathJax (Sphinx's default) would load from a CDN and leave raw
+# LaTeX in pages read offline.
+html_math_renderer = "mathml"
 templates_path = ["_templates"]
 
 autosummary_generate = True
