@@ -64,7 +64,7 @@ def main(argv):
     if argv[0] == "probe":
         blob = pickle.dumps((X, y))
         seconds = _timed(lambda: pickle.loads(pickle.dumps((X, y))))
-        print(f"data sent per task: {len(blob) / 1e3:.0f} kB, {seconds * 1e3:.0f} ms there and back")
+        print(f"data per task: {len(blob) / 1e3:.0f} kB, {seconds * 1e3:.0f} ms there and back")
         start = time.perf_counter()
         results = Parallel(n_jobs=2)(delayed(_probe)(X, y, i, time.time()) for i in range(4))
         print(f"4 tasks on 2 loky workers: {time.perf_counter() - start:.1f} s")
