@@ -92,7 +92,7 @@ default="from_dtype"
         multi-valued when its cells are lists, tuples, sets or 1-d arrays of
         categories.  A multi-valued column is one field whose values each
         get an embedding of their own and enter the row as that many present
-        features (see the user guide); empty cells are its missing
+        features (see :ref:`multi_valued`); empty cells are its missing
         value and unseen values its unknown one.
     warm_start : bool, default=False
         Whether ``fit`` continues from the previous fit's weights and
@@ -134,8 +134,10 @@ ATTRIBUTES_DOC = """
         None if no column is categorical.
     attention_weights_ : ndarray of shape (`n_features_in_`, `n_features_in_`) or None
         Mean attention each pair of columns received over the training rows
-        where both were non-zero; symmetric, 0 on the diagonal and for pairs
-        never present (1 for the pairs present with ``use_attention=False``).
+        where both were non-zero (1 for the pairs present with
+        ``use_attention=False``); symmetric, 0 for pairs never present and on
+        the diagonal, except for a multi-valued column, whose values pair
+        with each other.
         None beyond 4096 columns (use ``pair_attention`` on rows of interest,
         or ``categorical_features`` to get one column per field).
     attention_pairs_ : pandas.DataFrame
