@@ -61,16 +61,26 @@ class JaxEngine(Engine):
         self._jax_device = jax_device(device)
         return jax.default_device(self._jax_device)
 
-    def train_epoch(self, X, y, sample_weight, batch_size, order, planned_rows=None):
-        """Run one pass of minibatch updates and return the mean training loss.
+    def get_optimizer_state(self):
+        """Return the optimizer's variables as numpy arrays, as TensorFlow's engine does.
 
-        As :meth:`Engine.train_epoch`, always as compiled loops over staged
-        batches padded to the widest row of ``X`` (``planned_rows`` is
-        accepted for the same signature; compiling is what JAX does).
+        JAX counts the steps in int32 (without ``jax_enable_x64``); a model
+        file holds TensorFlow's int64, whichever backend wrote it.
         """
+        state = super().get_optimizer_state()
+        return [state[0].astype(np.int64), *state[1:]]
+
+    def _compiled_width(self, X, planned_rows, batch_size):
+        """Return the padded width of every epoch: on JAX they all run compiled.
+
+        Batches too wide for one step are compiled too, their gradient summed
+        over chunks of rows inside the step.
+        """
+        return padded_width_of(X)
+
+    def _compiled_epoch(self, X, y, sample_weight, batch_size, order, width):
         import jax
 
-        width = padded_width_of(X)
         rows = min(batch_size, rows_within_budget(width, self.network.embedding_size))
         steps = staging_steps(-(-len(order) // batch_size), batch_size, width)
         step = _epoch_step(self, batch_size, width, steps, rows)

@@ -4,6 +4,7 @@ Everything is kept small (a 1500-row subset, a few epochs) so that the whole
 suite runs in well under a few minutes on two CPU cores.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,28 @@ from sklearn_afm import load_telco_churn
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 NUMERIC_COLUMNS = ["SeniorCitizen", "tenure", "MonthlyCharges", "TotalCharges"]
+
+# The Keras backend this run of the suite trains on (CI runs it twice:
+# TensorFlow, then KERAS_BACKEND=jax).
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "tensorflow: tests of TensorFlow itself (its logs, threads, fork safety, "
+        "data-parallel devices), skipped under KERAS_BACKEND=jax",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"a test of TensorFlow; Keras runs on {BACKEND}")
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)
+
 
 # Few epochs, big batches: enough to learn the Telco signal, fast to fit.
 FAST = {"max_iter": 5, "batch_size": 256, "learning_rate_init": 0.05}

@@ -38,9 +38,10 @@ for name, case in json.loads(sys.argv[1]).items():
     _batching.PAIR_BUDGET = case["pair_budget"]
     X = sp.csr_array((data["x_data"], data["x_indices"], data["x_indptr"]),
                      shape=tuple(data["x_shape"]))
-    engine = JaxEngine(case["network"], "binary", case["solver"], 0.05, "/CPU:0",
+    y = data["y"] if case["loss"] == "binary" else data["y"][:, None] * 2 - 0.5
+    engine = JaxEngine(case["network"], case["loss"], case["solver"], 0.05, "/CPU:0",
                        weights=[data[f"w{i}"] for i in range(int(data["n_weights"]))])
-    losses = [engine.train_epoch(X, data["y"], data["sw"], 32, order) for order in data["orders"]]
+    losses = [engine.train_epoch(X, y, data["sw"], 32, order) for order in data["orders"]]
     result = {f"w{i}": w for i, w in enumerate(engine.get_weights())}
     result["losses"] = np.array(losses)
     result["predict"] = engine.predict(X, 32)
@@ -67,6 +68,7 @@ CASES = {
     "adam": dict(solver="adam"),
     "adagrad": dict(solver="adagrad"),
     "sgd-fm": dict(solver="sgd", use_attention=False),
+    "adam-squared": dict(solver="adam", loss="squared"),
     # Rows of width 10 (45 pairs x 4 values) allow 7 rows a step: each batch
     # of 32 is trained in chunks, as the TensorFlow engine cuts it.
     "adam-chunked": dict(solver="adam", pair_budget=45 * 4 * 7),
@@ -85,12 +87,15 @@ def trained(tmp_path_factory):
             use_attention=spec.get("use_attention", True), seed=3,
         )
         budget = spec.get("pair_budget", _batching.PAIR_BUDGET)
+        loss = spec.get("loss", "binary")
+        targets = y if loss == "binary" else y[:, None] * 2 - 0.5
         path = tmp_path_factory.mktemp(name) / "in.npz"
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(_batching, "PAIR_BUDGET", budget)
-            engine = Engine(network, "binary", spec["solver"], 0.05, "/CPU:0")
+            engine = Engine(network, loss, spec["solver"], 0.05, "/CPU:0")
             initial = engine.get_weights()
-            losses = [engine.train_epoch(X, y, sample_weight, 32, order) for order in orders]
+            losses = [engine.train_epoch(X, targets, sample_weight, 32, order)
+                      for order in orders]
             attention = [a for _, _, a in engine.attention(X, 64)]
         np.savez(
             path, **{f"w{i}": w for i, w in enumerate(initial)}, n_weights=len(initial),
@@ -98,7 +103,7 @@ def trained(tmp_path_factory):
             y=y, sw=sample_weight, orders=orders,
         )
         cases[name] = dict(path=str(path), network=network, solver=spec["solver"],
-                           pair_budget=budget)
+                           pair_budget=budget, loss=loss)
         engines[name] = (engine, losses, engine.predict(X, 32), attention)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     run = subprocess.run(

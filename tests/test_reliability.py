@@ -458,6 +458,7 @@ _FORK_CHILDREN = """
 """
 
 
+@pytest.mark.tensorflow
 def test_fork_child_of_a_tensorflow_process_fails_fast(run_python):
     # TensorFlow's runtime does not survive fork: a child that used it would
     # wait forever on threads that only exist in the parent.

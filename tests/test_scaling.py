@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
     "device, message",
     [
         (["cpu:0", "tpu:0"], "'tpu:0' is not understood"),
-        (["cpu:0", "cpu:7"], "'cpu:7' was requested but TensorFlow sees 1 CPU"),
+        (["cpu:0", "cpu:7"], "'cpu:7' was requested but (TensorFlow|JAX) sees 1 CPU"),
         (["cpu:0", "cpu:0"], "'cpu:0' twice"),
         ([], "empty"),
         (("cpu:0", 1), "1 is not understood"),
@@ -31,6 +31,7 @@ def test_device_lists_are_validated(device, message):
         AFMClassifier(max_iter=1, device=device).fit(X, y)
 
 
+@pytest.mark.tensorflow
 def test_grid_search_on_dask_cluster(telco_small, monkeypatch):
     distributed = pytest.importorskip("distributed")
     import dask
@@ -161,6 +162,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.tensorflow
 def test_data_parallel_training_on_two_logical_cpus(run_python):
     result = json.loads(run_python(DATA_PARALLEL).strip().splitlines()[-1])
     assert result["placed"] == ["device:CPU:0", "device:CPU:1"]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.tensorflow
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # A fresh interpreter of a user who set no TensorFlow variable: fits once in
