@@ -129,3 +129,34 @@ def test_jax_engine_trains_and_predicts_as_tensorflow(trained, name):
     assert len(attention) == len([key for key in out if key.startswith("attention")])
     for j, batch in enumerate(attention):
         np.testing.assert_allclose(out[f"attention{j}"], batch, atol=1e-5)
+
+
+def test_a_file_saved_on_tensorflow_predicts_alike_and_trains_on_jax(run_python, tmp_path):
+    import pandas as pd
+
+    from sklearn_afm import AFMClassifier
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"plan": rng.choice(["a", "b", "c"], 200), "x": rng.normal(size=200)})
+    y = ((X["plan"] == "a") ^ (X["x"] > 0)).astype(int)
+    clf = AFMClassifier(max_iter=3, random_state=0, device="cpu").fit(X, y)
+    clf.save(tmp_path / "model.afm")
+    X.to_csv(tmp_path / "X.csv", index=False)
+    out = run_python(
+        """
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "jax"
+        import numpy as np, pandas as pd
+        import sklearn_afm
+
+        clf = sklearn_afm.load(sys.argv[1] + "/model.afm")
+        X = pd.read_csv(sys.argv[1] + "/X.csv")
+        np.save(sys.argv[1] + "/proba.npy", clf.predict_proba(X))
+        clf.set_params(warm_start=True, max_iter=1).fit(X, clf.predict(X))
+        print("tensorflow" in sys.modules, clf.n_iter_)
+        """,
+        tmp_path,
+        timeout=300,
+    )
+    assert out.split()[-2:] == ["False", "4"]  # 3 epochs on TensorFlow, 1 on JAX
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), clf.predict_proba(X), atol=1e-6)
