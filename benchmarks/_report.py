@@ -187,6 +187,22 @@ def secondary_rows(args, results, shapes, batch_sizes):
                     vs_deepctr=fmt_train_predict(ours, bucket),
                 )
             )
+    for shape, batch_size in itertools.product(shapes, batch_sizes):
+        on_jax = results.get(("ours-jax", shape, batch_size))
+        if on_jax is not None:
+            ours = results.get(("ours", shape, batch_size))
+            lines.append(
+                row(
+                    f"train / predict rows/s on Keras' JAX backend (CPU), {shape}, batch "
+                    f"{batch_size}; ours on JAX / ours on TensorFlow: "
+                    f"{fmt_train_predict(on_jax, ours)}",
+                    fmt_train_predict(on_jax),
+                    fmt_train_predict(results.get(("deepctr", shape, batch_size))),
+                    vs_deepctr=fmt_train_predict(
+                        on_jax, results.get(("deepctr", shape, batch_size))
+                    ),
+                )
+            )
     for batch_size in batch_sizes:
         csr = results.get(("ours-csr", "frappe", batch_size))
         if csr is not None:

@@ -144,7 +144,8 @@ def engine_figures(tf, X, categorical, y, args, fit_rows_per_s):
         figures["train_level"] = "_training.train"
         if args.profile:
             cprofile(lambda: run(1), "one epoch of _training.train")
-            tf_op_profile(tf, lambda: run(1), steps=-(-n // args.batch_size))
+            if tf is not None:  # TensorFlow's op profile; none on JAX
+                tf_op_profile(tf, lambda: run(1), steps=-(-n // args.batch_size))
     except Exception as error:  # noqa: BLE001 - report, fall back to fit()
         figures["engine_error"] = f"{type(error).__name__}: {error}"
         figures["train_rows_per_s"] = fit_rows_per_s
@@ -159,9 +160,16 @@ def worker_ours(args):
 
     import sklearn_afm
     from sklearn_afm import AFMClassifier
-    from sklearn_afm._runtime import import_tensorflow
+    from sklearn_afm._runtime import import_tensorflow, keras_backend
 
-    tf = import_tensorflow()
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+
+        tf, version = None, jax.__version__
+    else:
+        tf = import_tensorflow()
+        version = tf.__version__
     warnings.simplefilter("ignore", ConvergenceWarning)
     X_raw, y = load_shape(args.shape, args.quick)
     n = X_raw.shape[0]
@@ -192,7 +200,8 @@ def worker_ours(args):
         "rows": n,
         "input": path,
         "sklearn_afm": sklearn_afm.__version__,
-        "tensorflow": tf.__version__,
+        "backend": backend,
+        backend: version,
         "first_fit_s": fit_times[0],
         "fit_epoch_s": fit_times[warm:],
         "fit_rows_per_s": n / median(fit_times[warm:]),

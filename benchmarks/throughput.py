@@ -72,8 +72,12 @@ WORKERS = {
 }
 
 
-def run_worker(worker, args, shape=None, batch_size=None, extra=(), timeout=600):
-    """Run one worker in a fresh process; return its JSON result (or an error)."""
+def run_worker(worker, args, shape=None, batch_size=None, extra=(), timeout=600, backend=None):
+    """Run one worker in a fresh process; return its JSON result (or an error).
+
+    ``backend`` sets ``KERAS_BACKEND`` in the worker ("jax": ours on Keras'
+    JAX backend); Keras' default otherwise.
+    """
     command = [sys.executable, THIS_FILE, "--worker", worker]
     if shape is not None:
         command += ["--shape", shape, "--batch-size", str(batch_size)]
@@ -86,7 +90,10 @@ def run_worker(worker, args, shape=None, batch_size=None, extra=(), timeout=600)
         env["TF_USE_LEGACY_KERAS"] = "1"
     else:
         env.pop("TF_USE_LEGACY_KERAS", None)
-    label = " ".join(command[2:])
+    env.pop("KERAS_BACKEND", None)
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    label = " ".join(command[2:]) + (f" (KERAS_BACKEND={backend})" if backend else "")
     print(f"  running {label} ...", end="", flush=True)
     start = time.perf_counter()
     load = list(os.getloadavg())
@@ -119,6 +126,10 @@ def run_shape(args, shape, batch_size, impls):
     if "deepctr" in impls and shape == "telco" and args.deepctr_bucketized:
         results[("deepctr-bucketized", shape, batch_size)] = run_worker(
             "deepctr", args, shape, batch_size, ("--variant", "bucketized")
+        )
+    if "ours" in impls and args.jax:
+        results[("ours-jax", shape, batch_size)] = run_worker(
+            "ours", args, shape, batch_size, backend="jax"
         )
     if "ours" in impls and shape == "frappe" and args.csr:
         results[("ours-csr", shape, batch_size)] = run_worker(
@@ -168,6 +179,12 @@ def main(argv=None):
         dest="csr",
         action="store_false",
         help="skip ours on the one-hot CSR form of frappe",
+    )
+    parser.add_argument(
+        "--no-jax",
+        dest="jax",
+        action="store_false",
+        help="skip ours on Keras' JAX backend (needs jax: pip install '.[jax]')",
     )
     parser.add_argument(
         "--no-deepctr-bucketized",
