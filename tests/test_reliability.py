@@ -205,7 +205,7 @@ def test_score_counts_unseen_labels_as_errors(data, fitted):
         (lambda F, y: (F.assign(v=1j), y), "Complex data not supported"),
         (
             lambda F, y: (F.assign(city=["a", 1] * (len(y) // 2)), y),
-            "uniformly strings or numbers. Got \\['int', 'str'\\]",
+            r"Categorical column 'city' mixes strings \('a'\) and other values \(1\)",
         ),
     ],
     ids=["string-targets", "nan-target", "inf-in-frame", "complex-in-frame", "mixed-categories"],
