@@ -13,6 +13,8 @@ what the paper's code and CTR practice add, which the estimators do not have
   over each row's present features, averaged over the batch; the gradient
   stays sparse) or on the whole table (``"table"``: a Keras
   ``embeddings_regularizer``, as DeepCTR's ``l2_reg_embedding``);
+- ``linear_l2``: the same penalty (batch form) on the first-order weights
+  ``w_i`` (DeepCTR's ``l2_reg_linear``);
 - ``fm_init``: the paper's pre-training, an FM (``use_attention=False``, the
   same other parameters) fitted first, its embeddings, linear weights and
   bias the AFM's starting point (attention network and projection fresh).
@@ -114,18 +116,24 @@ CANDIDATES = {
     "emb-l2-batch-1e-3": candidate(embedding_l2=1e-3),
     "emb-l2-table-1e-6": candidate(embedding_l2=1e-6, embedding_l2_mode="table"),
     "emb-l2-table-1e-5": candidate(embedding_l2=1e-5, embedding_l2_mode="table"),
+    "linear-l2-1e-5": candidate(linear_l2=1e-5),
+    "linear-l2-1e-4": candidate(linear_l2=1e-4),
+    "linear-l2-1e-3": candidate(linear_l2=1e-3),
     "fm-init": candidate(fm_init=True),
     "paper": candidate(PAPER),
     "paper-fm-init": candidate(PAPER, fm_init=True),
 }
 
 
+PROTOTYPE_SETTINGS = ("embedding_l2", "embedding_l2_mode", "linear_l2", "fm_init")
+
+
 def add_combinations(specs):
     """Candidates given on the command line as ``name=param:value,param:value``.
 
     Values are parsed as JSON (numbers, strings in quotes not needed for the
-    solver: a value that is not JSON stays a string); ``embedding_l2``,
-    ``embedding_l2_mode`` and ``fm_init`` are the prototypes' settings.
+    solver: a value that is not JSON stays a string); the names of
+    ``PROTOTYPE_SETTINGS`` are the prototypes' settings.
     """
     for spec in specs:
         name, _, body = spec.partition("=")
@@ -136,7 +144,7 @@ def add_combinations(specs):
                 value = json.loads(value)
             except json.JSONDecodeError:
                 pass
-            (extras if key in ("embedding_l2", "embedding_l2_mode", "fm_init") else params)[
+            (extras if key in PROTOTYPE_SETTINGS else params)[
                 key
             ] = value
         CANDIDATES[name] = candidate(params, **extras)
@@ -147,10 +155,12 @@ def add_combinations(specs):
 class StudyNetwork(afm_model.AFMNetwork):
     """AFMNetwork with an optional L2 penalty on the embeddings (the study's prototype)."""
 
-    def __init__(self, *args, embedding_l2=0.0, embedding_l2_mode="batch", **kwargs):
+    def __init__(self, *args, embedding_l2=0.0, embedding_l2_mode="batch", linear_l2=0.0,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.embedding_l2 = embedding_l2
         self.embedding_l2_mode = embedding_l2_mode
+        self.linear_l2 = linear_l2
         if embedding_l2 and embedding_l2_mode == "table":
             import keras
 
@@ -159,14 +169,20 @@ class StudyNetwork(afm_model.AFMNetwork):
 
     def call(self, inputs, training=False):
         out = super().call(inputs, training=training)
-        if training and self.embedding_l2 and self.embedding_l2_mode == "batch":
-            from keras import ops
+        if not training:
+            return out
+        from keras import ops
 
-            indices, values = inputs
-            present = ops.expand_dims(ops.sign(ops.abs(values)), -1)
+        indices, values = inputs
+        present = ops.expand_dims(ops.sign(ops.abs(values)), -1)
+        rows = ops.cast(ops.shape(indices)[0], "float32")
+        # Penalties on the rows the batch looks up: their gradients stay sparse.
+        if self.embedding_l2 and self.embedding_l2_mode == "batch":
             looked_up = self.embeddings(indices) * present
-            rows = ops.cast(ops.shape(indices)[0], looked_up.dtype)
             self.add_loss(self.embedding_l2 * ops.sum(ops.square(looked_up)) / rows)
+        if self.linear_l2:
+            looked_up = self.linear(indices) * present
+            self.add_loss(self.linear_l2 * ops.sum(ops.square(looked_up)) / rows)
         return out
 
 
@@ -206,17 +222,22 @@ class Candidate(ClassifierMixin, BaseEstimator):
     """An AFMClassifier with the given parameters and the prototypes' settings."""
 
     def __init__(self, params=None, embedding_l2=0.0, embedding_l2_mode="batch",
-                 fm_init=False, random_state=None):
+                 linear_l2=0.0, fm_init=False, random_state=None):
         self.params = params
         self.embedding_l2 = embedding_l2
         self.embedding_l2_mode = embedding_l2_mode
+        self.linear_l2 = linear_l2
         self.fm_init = fm_init
         self.random_state = random_state
 
     def fit(self, X, y, **fit_params):
         params = dict(self.params or {}, random_state=self.random_state)
-        extras = ({"embedding_l2": self.embedding_l2,
-                   "embedding_l2_mode": self.embedding_l2_mode} if self.embedding_l2 else {})
+        # Only settings that are on enter the network's configuration: a candidate
+        # without them shares the package's traced steps.
+        extras = {key: value for key, value in [
+            ("embedding_l2", self.embedding_l2), ("linear_l2", self.linear_l2)] if value}
+        if self.embedding_l2:
+            extras["embedding_l2_mode"] = self.embedding_l2_mode
         initial = None
         if self.fm_init:
             with prototype(extras):
