@@ -15,6 +15,11 @@ what the paper's code and CTR practice add, which the estimators do not have
   ``embeddings_regularizer``, as DeepCTR's ``l2_reg_embedding``);
 - ``linear_l2``: the same penalty (batch form) on the first-order weights
   ``w_i`` (DeepCTR's ``l2_reg_linear``);
+- ``stand_in_rate``: the share of training cells of categorical columns
+  replaced by their column's unknown (or missing) category, 1 % in the
+  package (``_batching.STAND_IN_RATE``, so that those embeddings are
+  trained); more is a field-level dropout toward "an average category",
+  which is what a new user of the time split is;
 - ``fm_init``: the paper's pre-training, an FM (``use_attention=False``, the
   same other parameters) fitted first, its embeddings, linear weights and
   bias the AFM's starting point (attention network and projection fresh).
@@ -73,6 +78,7 @@ from _movielens import features_and_target, load_movielens, split
 from quality import movielens_fit, one_hot, planted_data, raw, telco_study
 
 import sklearn_afm._base as afm_base  # noqa: E402 (quality put the checkout on sys.path)
+import sklearn_afm._batching as afm_batching  # noqa: E402
 import sklearn_afm._model as afm_model  # noqa: E402
 from sklearn_afm import AFMClassifier, load_telco_churn  # noqa: E402
 
@@ -119,13 +125,17 @@ CANDIDATES = {
     "linear-l2-1e-5": candidate(linear_l2=1e-5),
     "linear-l2-1e-4": candidate(linear_l2=1e-4),
     "linear-l2-1e-3": candidate(linear_l2=1e-3),
+    "stand-in-0.05": candidate(stand_in_rate=0.05),
+    "stand-in-0.1": candidate(stand_in_rate=0.1),
+    "stand-in-0.2": candidate(stand_in_rate=0.2),
     "fm-init": candidate(fm_init=True),
     "paper": candidate(PAPER),
     "paper-fm-init": candidate(PAPER, fm_init=True),
 }
 
 
-PROTOTYPE_SETTINGS = ("embedding_l2", "embedding_l2_mode", "linear_l2", "fm_init")
+PROTOTYPE_SETTINGS = ("embedding_l2", "embedding_l2_mode", "linear_l2", "stand_in_rate",
+                      "fm_init")
 
 
 def add_combinations(specs):
@@ -193,7 +203,7 @@ _build_engine = afm_base.build_engine
 
 
 @contextlib.contextmanager
-def prototype(network_extras, initial=None):
+def prototype(network_extras, initial=None, stand_in_rate=None):
     """Fits in this block get the extra network settings, and start from ``initial`` weights.
 
     ``initial`` maps positions of ``AFMNetwork.get_weights()`` to arrays.
@@ -211,22 +221,28 @@ def prototype(network_extras, initial=None):
             engine.set_weights(start)
         return engine
 
+    package_rate = afm_batching.STAND_IN_RATE
     afm_base.build_engine = build_engine
+    if stand_in_rate is not None:
+        # Read by _batching.training_source at each fit.
+        afm_batching.STAND_IN_RATE = stand_in_rate
     try:
         yield
     finally:
         afm_base.build_engine = _build_engine
+        afm_batching.STAND_IN_RATE = package_rate
 
 
 class Candidate(ClassifierMixin, BaseEstimator):
     """An AFMClassifier with the given parameters and the prototypes' settings."""
 
     def __init__(self, params=None, embedding_l2=0.0, embedding_l2_mode="batch",
-                 linear_l2=0.0, fm_init=False, random_state=None):
+                 linear_l2=0.0, stand_in_rate=None, fm_init=False, random_state=None):
         self.params = params
         self.embedding_l2 = embedding_l2
         self.embedding_l2_mode = embedding_l2_mode
         self.linear_l2 = linear_l2
+        self.stand_in_rate = stand_in_rate
         self.fm_init = fm_init
         self.random_state = random_state
 
@@ -240,7 +256,7 @@ class Candidate(ClassifierMixin, BaseEstimator):
             extras["embedding_l2_mode"] = self.embedding_l2_mode
         initial = None
         if self.fm_init:
-            with prototype(extras):
+            with prototype(extras, stand_in_rate=self.stand_in_rate):
                 fm = AFMClassifier(**{**params, "use_attention": False}).fit(X, y, **fit_params)
             # FM's weights: feature_scale, embeddings, linear, projection kernel and bias;
             # AFM's have the attention network before the projection.
@@ -248,7 +264,7 @@ class Candidate(ClassifierMixin, BaseEstimator):
             initial = {1: weights[1], 2: weights[2], -1: weights[-1]}
             self.fm_n_iter_ = fm.n_iter_
         self.model_ = AFMClassifier(**params)
-        with prototype(extras, initial):
+        with prototype(extras, initial, self.stand_in_rate):
             self.model_.fit(X, y, **fit_params)
         self.classes_ = self.model_.classes_
         self.n_iter_ = self.model_.n_iter_
