@@ -61,13 +61,19 @@ class JaxEngine(Engine):
         self._jax_device = jax_device(device)
         return jax.default_device(self._jax_device)
 
+    def get_weights(self):
+        """Return the network's weights as a list of numpy arrays."""
+        # Keras' get_weights goes through Variable.__array__, which numpy 2
+        # warns about under JAX (no ``copy`` keyword).
+        return [np.asarray(variable.value) for variable in self.network.weights]
+
     def get_optimizer_state(self):
         """Return the optimizer's variables as numpy arrays, as TensorFlow's engine does.
 
         JAX counts the steps in int32 (without ``jax_enable_x64``); a model
         file holds TensorFlow's int64, whichever backend wrote it.
         """
-        state = super().get_optimizer_state()
+        state = [np.asarray(variable.value) for variable in self.optimizer.variables]
         return [state[0].astype(np.int64), *state[1:]]
 
     def _compiled_width(self, X, planned_rows, batch_size):

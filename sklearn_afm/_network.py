@@ -15,6 +15,19 @@ import threading
 _ENGINE_LOCK = threading.Lock()
 
 
+def engine_class():
+    """Return the engine class of Keras' backend: ``Engine`` (TensorFlow) or ``JaxEngine``."""
+    from ._runtime import require_backend
+
+    if require_backend() == "jax":
+        from ._jax_engine import JaxEngine
+
+        return JaxEngine
+    from ._engine import Engine
+
+    return Engine
+
+
 def build_engine(config, optimizer, loss, device, weights=None, optimizer_state=None,
                  feature_scale=None):
     """Return a new engine for Keras' backend (imports TensorFlow, or JAX).
@@ -35,13 +48,9 @@ def build_engine(config, optimizer, loss, device, weights=None, optimizer_state=
     weights, optimizer_state, feature_scale
         See :class:`~sklearn_afm._engine.Engine`.
     """
-    from ._runtime import require_backend, resolve_device
+    from ._runtime import resolve_device
 
-    if require_backend() == "jax":
-        from ._jax_engine import JaxEngine as engine_class
-    else:
-        from ._engine import Engine as engine_class
-    return engine_class(
+    return engine_class()(
         config,
         loss=loss,
         **optimizer,

@@ -29,8 +29,8 @@ BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "tensorflow: tests of TensorFlow itself (its logs, threads, fork safety, "
-        "data-parallel devices), skipped under KERAS_BACKEND=jax",
+        "tensorflow: tests of TensorFlow itself (its logs, threads, fork safety, bitwise "
+        "reproducibility, data-parallel devices), skipped under KERAS_BACKEND=jax",
     )
 
 

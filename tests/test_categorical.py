@@ -470,7 +470,10 @@ def test_100k_categories_one_embedding_row_each_no_one_hot(monkeypatch):
         seen.append((type(source), getattr(source, "ids", None), indices.shape, values.shape))
         return indices, values
 
-    monkeypatch.setattr(afm_engine, "make_batch", spy)
+    # Batches are cut where the engines (TensorFlow's, JAX's) and the staging
+    # of compiled epochs cut them.
+    for module in ("_engine", "_jax_engine", "_steps"):
+        monkeypatch.setattr(f"sklearn_afm.{module}.make_batch", spy)
     clf = AFMClassifier(
         max_iter=1, batch_size=8192, early_stopping=False, device="cpu", random_state=0
     ).fit(X, y)

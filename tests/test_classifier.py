@@ -144,7 +144,8 @@ def test_fit_and_predict_stream_batches(xor_data, monkeypatch):
         sizes.append(indices.shape[0])
         return indices, values
 
-    monkeypatch.setattr("sklearn_afm._engine.make_batch", spy)
+    for module in ("_engine", "_jax_engine", "_steps"):
+        monkeypatch.setattr(f"sklearn_afm.{module}.make_batch", spy)
     clf = AFMClassifier(max_iter=2, batch_size=100, early_stopping=False, random_state=0)
     clf.fit(X, y)
     # Training batches of batch_size rows (the attention summary after them
@@ -180,6 +181,7 @@ def test_pair_attention_matches_attention_weights(xor_data):
     )
 
 
+@pytest.mark.tensorflow
 def test_same_seed_gives_identical_model_in_a_new_process(xor_data, tmp_path):
     """Bitwise reproducibility across processes, and bounded threads in workers."""
 

@@ -7,6 +7,7 @@ to the float rounding of the stateless steps that replaced 0.1.0's
 variable-bound ones (1e-9 on the sparse Adagrad model).
 """
 
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -48,6 +49,15 @@ def test_legacy_file_predicts_exactly_and_continues(legacy_inputs, name, kind):
     X, y = legacy_inputs[name]
     model = _read(name, kind)
     predict = model.predict if name == "regressor" else model.predict_proba
-    np.testing.assert_array_equal(predict(X), expected[name])
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        np.testing.assert_array_equal(predict(X), expected[name])
+    else:
+        # The files hold TensorFlow's predictions; JAX's kernels round
+        # differently.
+        np.testing.assert_allclose(predict(X), expected[name], rtol=1e-5, atol=1e-7)
     model.partial_fit(X, y)
-    np.testing.assert_allclose(predict(X), expected[f"{name}_continued"], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(predict(X), expected[f"{name}_continued"], rtol=1e-5, atol=1e-7)
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        np.testing.assert_allclose(
+            predict(X), expected[f"{name}_continued"], rtol=1e-7, atol=1e-9
+        )

@@ -24,13 +24,16 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from sklearn_afm import AFMClassifier  # noqa: E402
 from sklearn_afm._batching import as_row_source, iter_batches, make_batch  # noqa: E402
-from sklearn_afm._engine import Engine  # noqa: E402
 from sklearn_afm._inspection import (  # noqa: E402
     add_pair_attention,
     mean_pair_attention,
     per_sample_pair_attention,
 )
 from sklearn_afm._model import AFMNetwork  # noqa: E402
+from sklearn_afm._network import engine_class  # noqa: E402
+
+# The engine of the backend this run of the suite is on (TensorFlow or JAX).
+Engine = engine_class()
 
 N_FEATURES = 9
 EMBEDDING_SIZE = 4
