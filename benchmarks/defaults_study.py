@@ -72,7 +72,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-import quality
 from _machine import machine_facts
 from _movielens import features_and_target, load_movielens, split
 from quality import movielens_fit, one_hot, planted_data, raw, telco_study
