@@ -327,19 +327,26 @@ class Engine:
         return width
 
     def _compiled_epoch(self, X, y, sample_weight, batch_size, order, width):
-        tf = self.tf
         steps = staging_steps(-(-len(order) // batch_size), batch_size, width)
-        step = epoch_step(self, batch_size, width, steps)
+        step = self._epoch_step(batch_size, width, steps)
         params, non_trainable, state = self.values()
         total = 0.0
-        with tf.device(self.device):
+        with self._device_scope():
             for *arrays, n_steps in stage(X, y, sample_weight, batch_size, order, width, steps):
                 params, non_trainable, state, loss = step(
-                    params, non_trainable, state, *arrays, tf.constant(n_steps, tf.int32)
+                    params, non_trainable, state, *arrays, np.int32(n_steps)
                 )
                 total += float(loss)
         self.assign(params, non_trainable, state)
         return total / len(order)
+
+    def _epoch_step(self, batch_size, width, steps):
+        """Return the compiled loop over chunks of ``steps`` staged batches."""
+        return epoch_step(self, batch_size, width, steps)
+
+    def _device_scope(self):
+        """Return the context in which this engine's steps run."""
+        return self.tf.device(self.device)
 
     def batch_loss(self, params, non_trainable, indices, values, y, sample_weight, count,
                    share=1.0, network=None):

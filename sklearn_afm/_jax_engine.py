@@ -34,8 +34,6 @@ from ._steps import (
     cached,
     inference_function,
     optimizer_slots,
-    stage,
-    staging_steps,
 )
 
 
@@ -84,29 +82,21 @@ class JaxEngine(Engine):
         """
         return padded_width_of(X)
 
-    def _compiled_epoch(self, X, y, sample_weight, batch_size, order, width):
+    def _epoch_step(self, batch_size, width, steps):
+        rows = min(batch_size, rows_within_budget(width, self.network.embedding_size))
+        return _epoch_step(self, batch_size, width, steps, rows)
+
+    def _device_scope(self):
         import jax
 
-        rows = min(batch_size, rows_within_budget(width, self.network.embedding_size))
-        steps = staging_steps(-(-len(order) // batch_size), batch_size, width)
-        step = _epoch_step(self, batch_size, width, steps, rows)
-        params, non_trainable, state = self.values()
-        total = 0.0
-        with jax.default_device(self._jax_device):
-            for *arrays, n_steps in stage(X, y, sample_weight, batch_size, order, width, steps):
-                params, non_trainable, state, loss = step(
-                    params, non_trainable, state, *arrays, np.int32(n_steps)
-                )
-                total += float(loss)
-        self.assign(params, non_trainable, state)
-        return total / len(order)
+        return jax.default_device(self._jax_device)
 
     def _outputs(self, name, X, batch_size, rows=None):
         """As :meth:`Engine._outputs`; each batch is padded to ``batch_size`` rows."""
         import jax
 
         params, non_trainable, _ = self.values()
-        with jax.default_device(self._jax_device):
+        with self._device_scope():
             for batch in iter_batches(X.shape[0] if rows is None else rows, batch_size):
                 indices, values = make_batch(X, batch)
                 n, width = indices.shape
