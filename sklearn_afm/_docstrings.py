@@ -168,8 +168,20 @@ REFERENCES_DOC = """
     Attention Networks", IJCAI 2017."""
 
 
+# The X_val entry of both fit methods' parameters ($x_val).
+X_VAL_DOC = """X_val : {array-like, sparse matrix, DataFrame} of shape (n_val, n_features), \
+default=None
+            Validation data that early stopping monitors instead of holding out
+            ``validation_fraction`` of ``X``, as in
+            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`; it needs
+            ``early_stopping`` to be "auto" or True.  In a
+            :class:`~sklearn.pipeline.Pipeline`, ``transform_input=["X_val"]``
+            transforms it as ``X`` (with metadata routing enabled and
+            ``set_fit_request(X_val=True, y_val=True)``)."""
+
+
 def document(cls, **fields):
-    """Fill the shared sections into the docstring of ``cls``."""
+    """Fill the shared sections into the docstrings of ``cls`` and of its ``fit``."""
     shared = {
         "model": MODEL_DOC,
         "parameters": Template(PARAMETERS_DOC).substitute(fields),
@@ -177,4 +189,5 @@ def document(cls, **fields):
         "references": REFERENCES_DOC,
     }
     cls.__doc__ = Template(cls.__doc__).substitute(shared)
+    cls.fit.__doc__ = Template(cls.fit.__doc__).substitute(x_val=X_VAL_DOC)
     return cls

@@ -74,15 +74,7 @@ class AFMClassifier(ClassifierMixin, BaseAFM):
             Class labels (any hashable values, at least two classes).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples.
-        X_val : {array-like, sparse matrix, DataFrame} of shape (n_val, n_features), \
-default=None
-            Validation data that early stopping monitors instead of holding out
-            ``validation_fraction`` of ``X``, as in
-            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`; it needs
-            ``early_stopping`` to be "auto" or True.  In a
-            :class:`~sklearn.pipeline.Pipeline`, ``transform_input=["X_val"]``
-            transforms it as ``X`` (with metadata routing enabled and
-            ``set_fit_request(X_val=True, y_val=True)``).
+        $x_val
         y_val : array-like of shape (n_val,), default=None
             Its targets.
         sample_weight_val : array-like of shape (n_val,), default=None
@@ -250,15 +242,7 @@ class AFMRegressor(RegressorMixin, BaseAFM):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples.
-        X_val : {array-like, sparse matrix, DataFrame} of shape (n_val, n_features), \
-default=None
-            Validation data that early stopping monitors instead of holding out
-            ``validation_fraction`` of ``X``, as in
-            :class:`~sklearn.ensemble.HistGradientBoostingClassifier`; it needs
-            ``early_stopping`` to be "auto" or True.  In a
-            :class:`~sklearn.pipeline.Pipeline`, ``transform_input=["X_val"]``
-            transforms it as ``X`` (with metadata routing enabled and
-            ``set_fit_request(X_val=True, y_val=True)``).
+        $x_val
         y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
             Its targets.
         sample_weight_val : array-like of shape (n_val,), default=None
