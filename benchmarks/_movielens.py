@@ -1,9 +1,11 @@
 """MovieLens 100k for the quality benchmark: fetched at run time, never stored in the repository.
 
-Its licence does not allow redistribution, so the data are read from RecBole's
-wheel on PyPI (``recbole==1.2.1`` ships ``recbole/dataset_example/ml-100k/``),
-downloaded once into a cache directory (``$SKLEARN_AFM_DATA``, else
-``~/.cache/sklearn_afm/movielens``) and read straight from the zip.
+Its licence does not allow redistribution: ``sklearn_afm.fetch_movielens_100k``
+downloads RecBole's wheel from PyPI once into its cache (``$SKLEARN_AFM_DATA``,
+else ``~/.cache/sklearn_afm``, in its ``movielens`` subfolder) and reads the
+data straight from the zip.  The genres are one multi-valued column (tuples of
+genres), which AFM and FM take as one field; ``genre_columns`` turns them into
+the 19 0/1 columns the other models need.
 
 Run as ``python benchmarks/_movielens.py --worker deepctr --split random --seed 0``
 it is the worker that fits DeepCTR 0.9.4's AFM on one split in its own
@@ -13,89 +15,63 @@ scores as one JSON line.
 """
 
 import argparse
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-RECBOLE = "recbole==1.2.1"
-WHEEL = "recbole-1.2.1-py3-none-any.whl"
-MEMBER = "recbole/dataset_example/ml-100k/ml-100k.{}"
+from _machine import REPO_ROOT
+
+# The fetcher of the checkout this file lives in, not some installed copy.
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from sklearn_afm.datasets import fetch_movielens_100k  # noqa: E402
+
 CATEGORICAL = ["user_id", "item_id", "age", "gender", "occupation", "zip_code", "release_year"]
-
-
-def cache_dir():
-    """The cache directory: ``$SKLEARN_AFM_DATA`` or ``~/.cache/sklearn_afm/movielens``."""
-    default = Path.home() / ".cache" / "sklearn_afm" / "movielens"
-    return Path(os.environ.get("SKLEARN_AFM_DATA", default))
-
-
-def fetch_wheel():
-    """Return the path of RecBole's wheel in the cache, downloading it with pip if missing."""
-    directory = cache_dir()
-    wheel = directory / WHEEL
-    if wheel.exists():
-        return wheel
-    directory.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", RECBOLE, "-d", str(directory)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0 or not wheel.exists():
-        raise RuntimeError(
-            f"Could not download MovieLens 100k (inside RecBole's wheel). Run\n"
-            f"    pip download --no-deps {RECBOLE} -d {directory}\n"
-            f"where PyPI can be reached, or set SKLEARN_AFM_DATA to a directory holding "
-            f"{WHEEL}.\npip said: {done.stderr.strip()[-500:]}"
-        )
-    return wheel
-
-
-def read_atomic(archive, suffix):
-    """One RecBole atomic file as a DataFrame of strings, its header ``name:type`` cut to ``name``."""
-    with archive.open(MEMBER.format(suffix)) as handle:
-        frame = pd.read_csv(io.TextIOWrapper(handle, "utf-8"), sep="\t", dtype=str,
-                            keep_default_na=False, quoting=3)
-    return frame.rename(columns=lambda column: column.split(":")[0])
+FEATURES = CATEGORICAL + ["genres"]
+# The 19 genres of MovieLens 100k ("unknown" one of them), in the order of their columns.
+GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+          "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+          "Thriller", "War", "Western", "unknown"]
+# Names TensorFlow takes as scopes (DeepCTR names its layers after the columns):
+# genre_Children_s, genre_Film_Noir, genre_Sci_Fi.
+GENRE_COLUMNS = ["genre_" + re.sub(r"\W", "_", name) for name in GENRES]
 
 
 def load_movielens():
-    """MovieLens 100k ratings joined with user and item features, and a binary target.
+    """MovieLens 100k, ``fetch_movielens_100k().frame``: the features, ``timestamp`` and ``target``.
 
-    Returns
-    -------
-    frame : DataFrame of shape (100000, 28)
-        ``user_id``, ``item_id``, ``age``, ``gender``, ``occupation``,
-        ``zip_code`` and ``release_year`` as ``category`` columns (RecBole
-        reads them all as tokens; the release year stays categorical because
-        its effect is not monotonic and RecBole's file holds non-years for a
-        few items, ``"unkonwn"`` and ``"V"``, which stay categories of
-        their own; age too, as RecBole has it); 19 genre columns
-        ``genre_<name>`` of 0/1, one per genre (``genre_Children_s``,
-        ``genre_Film_Noir``, ``genre_Sci_Fi``: no character TensorFlow refuses), because the estimators have
-        no multi-valued categorical columns yet (a later change will make
-        the genres one field); ``timestamp`` (seconds, for the time split, not
-        a feature) and ``target``, 1 where ``rating >= 4`` (RecBole's
-        context-aware convention).
+    The features (``FEATURES``) are the fetcher's: ``user_id``, ``item_id``,
+    ``age``, ``gender``, ``occupation``, ``zip_code`` and ``release_year`` as
+    ``category`` columns and ``genres``, one multi-valued column of tuples;
+    ``timestamp`` (seconds) serves the time split and ``target`` is 1 where
+    ``rating >= 4`` (RecBole's context-aware convention).  ``movie_title`` and
+    ``rating`` are in the frame too, never in a model's input.
     """
-    with zipfile.ZipFile(fetch_wheel()) as archive:
-        inter = read_atomic(archive, "inter")
-        users = read_atomic(archive, "user")
-        items = read_atomic(archive, "item")
-    genres = items.pop("class").str.get_dummies(sep=" ").astype(np.int8)
-    # Names TensorFlow takes as scopes (DeepCTR names its layers after the columns).
-    genres.columns = ["genre_" + re.sub(r"\W", "_", name) for name in genres.columns]
-    items = pd.concat([items.drop(columns="movie_title"), genres], axis=1)
-    frame = inter.merge(users, on="user_id", how="left").merge(items, on="item_id", how="left")
-    frame[CATEGORICAL] = frame[CATEGORICAL].astype("category")
-    frame["timestamp"] = frame["timestamp"].astype(float).astype(np.int64)
-    frame["target"] = (frame.pop("rating").astype(float) >= 4).astype(np.int8)
+    frame = fetch_movielens_100k().frame
+    found = set().union(*frame["genres"])
+    if found != set(GENRES):
+        raise ValueError(f"unexpected genres: {sorted(found ^ set(GENRES))}")
     return frame
+
+
+def genre_columns(X):
+    """``X`` with ``genres`` replaced by its 19 0/1 columns ``GENRE_COLUMNS`` (int8), at the end.
+
+    The input of the models that have no multi-valued columns
+    (LogisticRegression, HistGradientBoosting, DeepCTR).
+    """
+    index = {genre: j for j, genre in enumerate(GENRES)}
+    values = np.zeros((len(X), len(GENRES)), dtype=np.int8)
+    for row, cell in enumerate(X["genres"]):
+        values[row, [index[genre] for genre in cell]] = 1
+    dummies = pd.DataFrame(values, columns=GENRE_COLUMNS, index=X.index)
+    return pd.concat([X.drop(columns="genres"), dummies], axis=1)
 
 
 def split(frame, kind, seed):
@@ -115,9 +91,9 @@ def split(frame, kind, seed):
 
 
 def features_and_target(frame, rows):
-    """The model's input (every column but ``timestamp`` and ``target``) and the target."""
+    """The models' input (the ``FEATURES``, genres as one multi-valued column) and the target."""
     part = frame.iloc[rows]
-    return part.drop(columns=["timestamp", "target"]), part["target"].to_numpy()
+    return part[FEATURES], part["target"].to_numpy()
 
 
 # -- DeepCTR 0.9.4's AFM, in its own process ------------------------------------------
@@ -131,9 +107,11 @@ def deepctr_data(X, embedding):
     """DeepCTR's linear and pairwise feature columns and inputs for a part of the frame.
 
     The categorical columns are ``SparseFeat`` indexed by their codes, which
-    the whole frame's categories fix for every part; the 0/1 genre columns go
-    to ``weighted_columns`` (an embedding times the value, as in
-    sklearn_afm) and, for the linear part, to one ``DenseFeat``.
+    the whole frame's categories fix for every part; the genres, as their
+    19 0/1 columns (``genre_columns``), go to ``weighted_columns`` (an
+    embedding times the value: the pairs of sklearn_afm's multi-valued
+    column, each present genre a feature of value 1) and, for the linear
+    part, to one ``DenseFeat``.
     """
     from _reference import weighted_columns
     from deepctr.feature_column import DenseFeat, SparseFeat
@@ -142,8 +120,8 @@ def deepctr_data(X, embedding):
         SparseFeat(name, vocabulary_size=len(X[name].cat.categories), embedding_dim=embedding)
         for name in CATEGORICAL
     ]
-    genres = [name for name in X if name.startswith("genre_")]
-    values = X[genres].to_numpy(np.float32)
+    genres = GENRE_COLUMNS
+    values = genre_columns(X)[genres].to_numpy(np.float32)
     weighted, inputs = weighted_columns(genres, values)
     inputs.update({name: X[name].cat.codes.to_numpy(np.int32) for name in CATEGORICAL})
     inputs["genres"] = values

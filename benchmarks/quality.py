@@ -19,24 +19,30 @@ are compared on held-out ROC AUC, with default parameters and with 30 epochs
 without early stopping, on the DataFrame and on its sparse one-hot encoding;
 the script reports where the planted pairs rank in ``attention_pairs_``.
 
-Part 3, with ``--movielens``, MovieLens 100k (``_movielens``: fetched at run
-time, target ``rating >= 4``), a random 80/10/10 split per seed and a split by
-time (the earliest 80 % train), ROC AUC and log-loss on the test part, mean
-+- std over ``--movielens-seeds``.  The validation part is the early
-stopping set of the models that stop early (AFM, FM, HistGradientBoosting,
-DeepCTR); LogisticRegression trains on the train part alone, as the others.
-AFM and FM get the DataFrame (categorical columns embedded, genres as 0/1
-columns); LogisticRegression its one-hot encoding; HistGradientBoosting
-native categorical splits (``categorical_features="from_dtype"``) for the
-columns of at most 255 categories, which is its limit, and the ordinal codes
-of user_id, item_id and zip_code (943, 1682 and 795 categories) as numbers;
-DeepCTR 0.9.4's AFM (embedding 16) the same columns, in its own process.
+Part 3, MovieLens 100k (``sklearn_afm.fetch_movielens_100k``, through
+``_movielens``: downloaded once into a cache, about 2 MB; target
+``rating >= 4``), a random 80/10/10 split per seed and a split by time (the
+earliest 80 % train), ROC AUC and log-loss on the test part, mean +- std over
+``--movielens-seeds``.  The validation part is the early stopping set of the
+models that stop early (AFM, FM, HistGradientBoosting, DeepCTR);
+LogisticRegression trains on the train part alone, as the others.  AFM and FM
+get the DataFrame: the categorical columns embedded and the genres as one
+multi-valued column (a tuple of genres a row, one field); LogisticRegression
+the one-hot encoding of the categorical columns and the genres as 19 0/1
+columns; HistGradientBoosting the 19 0/1 genre columns, native categorical
+splits (``categorical_features="from_dtype"``) for the columns of at most 255
+categories, which is its limit, and the ordinal codes of user_id, item_id and
+zip_code (943, 1682 and 795 categories) as numbers; DeepCTR 0.9.4's AFM
+(embedding 16) the same columns, the 0/1 genres as embeddings scaled by their
+value, in its own process.
 
 Every estimator runs with its default parameters (``random_state`` apart),
 except in the second synthetic setting.
-Run ``python benchmarks/quality.py`` (a few minutes on two cores);
-``--splits``, ``--models`` and ``--skip-synthetic`` shorten it; ``--movielens``
-adds part 3 (about 4 minutes per seed).
+Run ``python benchmarks/quality.py`` for the three parts (on two cores, at
+9cb68d1: about 3 minutes for Telco and planted pairs, 10 more for MovieLens
+over 3 seeds); ``--splits``, ``--models``,
+``--skip-telco``, ``--skip-synthetic``, ``--skip-movielens``,
+``--movielens-models`` and ``--movielens-seeds`` shorten it.
 """
 
 import argparse
@@ -56,7 +62,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from _machine import REPO_ROOT, machine_facts
-from _movielens import features_and_target, load_movielens, run_deepctr, split
+from _movielens import features_and_target, genre_columns, load_movielens, run_deepctr, split
 
 # Measure the checkout this file lives in, not some installed copy.
 sys.path.insert(0, REPO_ROOT)
@@ -195,8 +201,7 @@ def synthetic_study(seeds, n_samples=5000, n_fields=10, n_categories=20):
 # HistGradientBoosting's native categorical splits take at most 255 categories
 # (max_bins); these ids and zip codes have more, so they enter as ordinal codes.
 HIGH_CARDINALITY = ["user_id", "item_id", "zip_code"]
-MOVIELENS_MODELS = ["AFM", "FM (use_attention=False)", "LogisticRegression",
-                    "HistGradientBoosting", "DeepCTR AFM"]
+MOVIELENS_MODELS = {**SHORT_NAMES, "deepctr": "DeepCTR AFM"}
 
 
 def hgb_input(X):
@@ -205,15 +210,20 @@ def hgb_input(X):
 
 
 def movielens_fit(name, seed, parts):
-    """Fit one model on the train part (validation part for early stopping); test probabilities."""
+    """Fit one model on the train part (validation part for early stopping); test probabilities.
+
+    AFM and FM take the genres as one multi-valued column; LogisticRegression
+    and HistGradientBoosting, which have none, as 19 0/1 columns.
+    """
     (X, y), (X_val, y_val), (X_test, _) = parts
     if name == "LogisticRegression":
-        model = make_pipeline(one_hot(), MODELS[name](seed)).fit(X, y)
-        return model.predict_proba(X_test)[:, 1]
+        model = make_pipeline(one_hot(), MODELS[name](seed)).fit(genre_columns(X), y)
+        return model.predict_proba(genre_columns(X_test))[:, 1]
     if name == "HistGradientBoosting":
+        X, X_val, X_test = (hgb_input(genre_columns(part)) for part in (X, X_val, X_test))
         model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
-        model.fit(hgb_input(X), y, X_val=hgb_input(X_val), y_val=y_val)
-        return model.predict_proba(hgb_input(X_test))[:, 1]
+        model.fit(X, y, X_val=X_val, y_val=y_val)
+        return model.predict_proba(X_test)[:, 1]
     model = MODELS[name](seed).fit(X, y, X_val=X_val, y_val=y_val)
     return model.predict_proba(X_test)[:, 1]
 
@@ -268,8 +278,13 @@ def parse_args():
     parser.add_argument("--synthetic-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-telco", action="store_true")
-    parser.add_argument("--movielens", action="store_true",
-                        help="also run the MovieLens 100k part (downloads RecBole's wheel once)")
+    parser.add_argument("--skip-movielens", action="store_true",
+                        help="leave out the MovieLens 100k part (which downloads about 2 MB "
+                             "once into sklearn_afm's data cache)")
+    # The MovieLens part used to need this flag; it runs by default now.
+    parser.add_argument("--movielens", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--movielens-models", nargs="+", choices=sorted(MOVIELENS_MODELS),
+                        default=["afm", "fm", "lr", "hgb", "deepctr"])
     parser.add_argument("--movielens-seeds", type=int, nargs="+", default=[0, 1, 2])
     return parser.parse_args()
 
@@ -288,9 +303,10 @@ def main():
     if not args.skip_synthetic:
         print("\nPlanted pairs, held-out ROC AUC per seed:")
         synthetic, planted, shape = synthetic_study(args.synthetic_seeds)
-    if args.movielens:
+    if not args.skip_movielens:
         print("\nMovieLens 100k, per split kind and seed:")
-        movielens = movielens_study(MOVIELENS_MODELS, args.movielens_seeds)
+        names = [MOVIELENS_MODELS[m] for m in args.movielens_models]
+        movielens = movielens_study(names, args.movielens_seeds)
 
     print(f"\n{command}")
     if not args.skip_telco:
@@ -319,7 +335,7 @@ def main():
                 f"| {label} | {setting} | {encoding} | {m:.4f} +- {s:.4f} | "
                 f"{ranks if ranks else '-'} |"
             )
-    if args.movielens:
+    if not args.skip_movielens:
         print_movielens(movielens, args.movielens_seeds)
 
 if __name__ == "__main__":
