@@ -79,6 +79,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "attention_dropout": [Interval(Real, 0, 1, closed="left")],
         "use_attention": ["boolean"],
+        "init": [StrOptions({"fm", "random"})],
         "solver": [StrOptions({"adam", "adagrad", "sgd"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -102,9 +103,10 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         embedding_size=16,
         attention_size=16,
         alpha=1e-4,
-        dropout=0.0,
+        dropout=0.5,
         attention_dropout=0.0,
         use_attention=True,
+        init="fm",
         solver="adam",
         learning_rate_init=0.01,
         batch_size=256,
@@ -127,6 +129,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.use_attention = use_attention
+        self.init = init
         self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -341,12 +344,17 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             stratify=y if is_classifier(self) else None,
             validation=given if validation_fraction is not None else None,
         )
-        engine, config, optimizer = self._training_engine(warm, network_seed, Xs)
+        # Each value's fixed multiplier, from the training data of a first fit.
+        scale = None if warm else feature_scale(Xs)
+        engine, config, optimizer = self._training_engine(warm, network_seed, Xs.shape[1], scale)
+        batch_size = min(self.batch_size, data.train_rows.shape[0])
+        if not (warm or incremental) and self.init == "fm" and self.use_attention:
+            self._pretrain_fm(engine, config, optimizer, scale, data, batch_size,
+                              copy.deepcopy(rng))
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
         callbacks = []
         if self.verbose:
-            callbacks.append(VerboseReporter(stopping, *self._monitored_score(),
-                                             detailed=self.verbose >= 2))
+            callbacks.append(self._verbose_reporter(stopping))
         if task is not None:
 
             def fitted_state():
@@ -362,7 +370,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             data,
             self._history() if warm else History(),
             n_epochs=1 if incremental else self.max_iter,
-            batch_size=min(self.batch_size, data.train_rows.shape[0]),
+            batch_size=batch_size,
             random_state=rng,
             stopping=stopping,
             score=self._validation_score,
@@ -379,6 +387,30 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         self._set_history(history, validated=data.validation is not None)
         self._update_attention_summary(Xs, reset=not (incremental and warm))
         return self
+
+    def _pretrain_fm(self, engine, config, optimizer, scale, data, batch_size, rng):
+        """Train the FM of ``config`` on ``data`` and start ``engine`` from it (``init="fm"``).
+
+        The FM has the AFM's parameters, seed, validation rows and stopping
+        rule; ``rng`` (a copy of the AFM's) shuffles its epochs, so that the
+        AFM's own epochs are those it would have without the pre-training.
+        """
+        fm_config = {**config, "use_attention": False}
+        fm = build_engine(fm_config, optimizer, self._loss, self.device, feature_scale=scale)
+        stopping = StoppingRule(self.n_iter_no_change, self.tol)
+        callbacks = []
+        if self.verbose:
+            print("Pre-training a factorization machine (init='fm'):")
+            callbacks.append(self._verbose_reporter(stopping))
+        train(fm, data, History(), n_epochs=self.max_iter, batch_size=batch_size,
+              random_state=rng, stopping=stopping, score=self._validation_score,
+              callbacks=callbacks)
+        engine.start_from_fm(fm)
+        if self.verbose:
+            print("Training the AFM from the factorization machine's embeddings:")
+
+    def _verbose_reporter(self, stopping):
+        return VerboseReporter(stopping, *self._monitored_score(), detailed=self.verbose >= 2)
 
     def _monitored_score(self):
         """Name the validation score for ``verbose``, with the sign that shows it so.
@@ -421,14 +453,15 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             early_stopping = n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
         return self.validation_fraction if early_stopping and not incremental else None
 
-    def _training_engine(self, warm, seed, Xs):
+    def _training_engine(self, warm, seed, n_features, scale):
         """Return the engine to train, with its network configuration and optimizer settings.
 
-        A fresh network for a first fit; for a continued one, the trained
-        network, which must be the one the parameters describe.
+        A fresh network for a first fit, its values multiplied by ``scale``
+        (:func:`~sklearn_afm._batching.feature_scale`); for a continued one,
+        the trained network, which must be the one the parameters describe.
         """
         config = {
-            "n_features": Xs.shape[1],
+            "n_features": n_features,
             "n_outputs": self._n_outputs,
             "embedding_size": self.embedding_size,
             "attention_size": self.attention_size,
@@ -441,7 +474,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         if not warm:
             config["seed"] = seed
             engine = build_engine(
-                config, optimizer, self._loss, self.device, feature_scale=feature_scale(Xs)
+                config, optimizer, self._loss, self.device, feature_scale=scale
             )
             return engine, config, optimizer
         trained = self._network
@@ -452,6 +485,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
                 f"as the previous fit; changed: {', '.join(changed)}."
             )
         engine = trained.continued_engine(self._loss, self.device, optimizer)
+        engine.reseed_dropout(seed)
         return engine, trained.config, optimizer
 
     def _history(self):

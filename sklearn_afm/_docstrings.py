@@ -27,8 +27,11 @@ PARAMETERS_DOC = """
         Hidden size of the attention network (the paper's ``t``).
     alpha : float, default=1e-4
         L2 penalty on the attention network's weights ``W`` (the paper's lambda).
-    dropout : float, default=0.0
-        Dropout rate on the attention-pooled interaction vector during training.
+    dropout : float, default=0.5
+        Dropout rate on the attention-pooled interaction vector during
+        training.  The paper's code keeps half of it, and so does this
+        default, chosen by measurement on Telco churn, MovieLens 100k and
+        planted pairs (see "Choosing the defaults" in the user guide).
     attention_dropout : float, default=0.0
         Dropout rate on the attention weights during training.
     use_attention : bool, default=True
@@ -37,6 +40,17 @@ PARAMETERS_DOC = """
         present pair (no attention network): the baseline that shows what
         the attention adds.  Its ``attention_weights_``, ``pair_attention``
         and ``explain`` then report weight 1 for every present pair.
+    init : {"fm", "random"}, default="fm"
+        How ``fit`` starts the embeddings ``v_i``, the linear weights ``w_i``
+        and the bias ``w0``.  "fm", the paper's pre-training: a factorization
+        machine (this model with ``use_attention=False``) is trained first,
+        with the same parameters, data, random seed and early stopping, and
+        the AFM starts from its embeddings, linear weights and bias, its
+        attention network and ``p`` freshly initialised; ``fit`` then takes
+        up to twice as long.  "random": the random initialisation.  Only a
+        fresh ``fit`` of an AFM pre-trains: ``use_attention=False``, a fit
+        continued by ``warm_start`` and ``partial_fit`` (whose first call
+        starts from the random initialisation) ignore it.
     solver : {"adam", "adagrad", "sgd"}, default="adam"
         Optimizer of the weights (the paper used Adagrad).
     learning_rate_init : float, default=0.01

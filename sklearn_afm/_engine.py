@@ -151,6 +151,37 @@ class Engine:
         """Replace the network's weights by a list of numpy arrays (as :meth:`get_weights`)."""
         self.network.set_weights(weights)
 
+    def reseed_dropout(self, seed):
+        """Restart the dropout layers' random streams from ``seed``.
+
+        A fitted estimator keeps the network's weights and its optimizer's
+        state, not the position of these streams: a continued fit restarts
+        them from a seed of the estimator's random state, so that the live
+        engine and one rebuilt from a pickle or a model file go on alike.
+        """
+        import numpy as np
+
+        from ._model import seeds
+
+        for layer, value in zip(self.network.dropout_layers, seeds(seed, 2)):
+            # Keras gives a Dropout layer of rate 0 no generator.
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:
+                generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
+
+    def start_from_fm(self, fm):
+        """Take the weights of ``AFMNetwork.FM_START_WEIGHTS`` from ``fm``, a trained FM's engine.
+
+        The paper's pre-training: the AFM starts from the FM's embeddings,
+        linear weights and bias; its other weights keep their initialisation.
+        """
+        trained = dict(zip((v.path for v in fm.network.weights), fm.get_weights()))
+        shared = self.network.FM_START_WEIGHTS
+        self.set_weights([
+            trained[variable.path] if variable.path in shared else value
+            for variable, value in zip(self.network.weights, self.get_weights())
+        ])
+
     def get_optimizer_state(self):
         """Return the optimizer's variables as a list of numpy arrays."""
         return [variable.numpy() for variable in self.optimizer.variables]

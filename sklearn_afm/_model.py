@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 
-def _seeds(seed, n):
+def seeds(seed, n):
     """Draw ``n`` independent integer seeds from ``seed`` without global state."""
     return np.random.RandomState(seed).randint(0, 2**31 - 1, size=n).tolist()
 
@@ -53,6 +53,17 @@ class AFMNetwork(keras.Model):
         Seed of the initialisers and dropout masks.
     """
 
+    # The weights an AFM starts from when it is pre-trained as the FM of the
+    # same configuration (the estimators' init="fm"): the features'
+    # embeddings and linear weights, and the bias.  The attention network and
+    # the projection P start afresh: the FM's P weighs the plain sum of every
+    # pair, the AFM's an attention-weighted mean.
+    FM_START_WEIGHTS = (
+        "afm_network/embeddings/embeddings",
+        "afm_network/linear/embeddings",
+        "afm_network/projection/bias",
+    )
+
     def __init__(
         self,
         n_features,
@@ -84,7 +95,7 @@ class AFMNetwork(keras.Model):
         self.dropout = dropout
         self.use_attention = use_attention
         self.seed = seed
-        s = _seeds(seed, 6)
+        s = seeds(seed, 6)
         init = keras.initializers
         self.embeddings = keras.layers.Embedding(
             n_features,
@@ -125,6 +136,11 @@ class AFMNetwork(keras.Model):
             name="projection",
             dtype=self.dtype_policy,
         )
+
+    @property
+    def dropout_layers(self):
+        """The layers that draw random masks in training."""
+        return (self.attention_dropout_layer, self.pooled_dropout_layer)
 
     def build(self, input_shape):
         d = self.embedding_size

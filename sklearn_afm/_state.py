@@ -148,6 +148,10 @@ def restore(estimator, record, source):
     name = type(estimator).__name__
     _check_version(name, record.pop(VERSION_KEY, None))
     complete(record)
+    # Parameters added since 0.1.0's first builds, with the values that
+    # behave as those builds did: a refit of an older record trains as it did.
+    for parameter, value in (("multi_value_separator", None), ("init", "random")):
+        record.setdefault(parameter, value)
     problem = names_problem(name, record)
     if problem:
         raise ValueError(

@@ -241,8 +241,9 @@ def test_fit_without_callback_api_is_unchanged(Estimator, data, monkeypatch, cap
 )
 def test_verbose_names_the_monitored_score(Estimator, named, data, capsys):
     X, y = data
+    # One training run (no FM pre-training): a line per epoch of validation_scores_.
     est = Estimator(max_iter=3, early_stopping=True, n_iter_no_change=1000, random_state=0,
-                    verbose=1)
+                    verbose=1, init="random")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
@@ -258,9 +259,9 @@ def test_verbose_2_adds_throughput(data, capsys):
     X, y = data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        AFMClassifier(max_iter=2, batch_size=64, verbose=1, **EPOCHS).fit(X, y)
+        AFMClassifier(max_iter=2, batch_size=64, verbose=1, init="random", **EPOCHS).fit(X, y)
         one = capsys.readouterr().out.splitlines()
-        AFMClassifier(max_iter=2, batch_size=64, verbose=2, **EPOCHS).fit(X, y)
+        AFMClassifier(max_iter=2, batch_size=64, verbose=2, init="random", **EPOCHS).fit(X, y)
         two = capsys.readouterr().out.splitlines()
     assert len(one) == len(two) == 2
     assert not any("rows/s" in line for line in one)

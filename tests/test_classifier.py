@@ -41,7 +41,8 @@ def test_verbose_prints_each_epoch_and_silent_by_default(xor_data, capsys):
     X, y = xor_data
     AFMClassifier(max_iter=3, random_state=0).fit(X, y)
     assert capsys.readouterr().out == ""
-    AFMClassifier(max_iter=3, verbose=1, early_stopping=False, random_state=0).fit(X, y)
+    AFMClassifier(max_iter=3, verbose=1, early_stopping=False, init="random",
+                  random_state=0).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[0] for line in lines] == [f"Iteration {i}" for i in (1, 2, 3)]
     assert all("loss = " in line for line in lines)

@@ -705,7 +705,9 @@ def test_wide_rows_train_and_predict_in_row_chunks_within_the_budget(monkeypatch
 
     rng = np.random.RandomState(0)
     X, y = rng.rand(60, 12), rng.randint(2, size=60)
-    params = dict(max_iter=2, batch_size=30, early_stopping=False, random_state=0, **CPU)
+    # No dropout: a chunk of rows draws its own mask, of its own shape.
+    params = dict(max_iter=2, batch_size=30, early_stopping=False, random_state=0, dropout=0.0,
+                  **CPU)
     whole = AFMClassifier(**params).fit(X, y)
     # 12 columns: 66 pairs x 16 = 1,056 values a row; a budget of 5,000 takes 4 rows.
     monkeypatch.setattr(batching, "PAIR_BUDGET", 5_000)
