@@ -1,12 +1,13 @@
 """Which default parameters make AFM win: a study across MovieLens 100k, Telco and planted pairs.
 
 Issue 12 asks for defaults chosen by measurement across data sets, not on
-one table.  This script evaluates candidate settings of the *existing*
-parameters of :class:`sklearn_afm.AFMClassifier` (optimizer, learning rate,
-batch size, L2 on the attention network ``alpha``, ``dropout`` on the pooled
-vector, ``attention_dropout``, sizes, early stopping), plus two prototypes of
-what the paper's code and CTR practice add, which the estimators do not have
-(they live in this script only, the package is not changed):
+one table.  This script evaluates candidate settings of the parameters of
+:class:`sklearn_afm.AFMClassifier` (optimizer, learning rate, batch size, L2
+on the attention network ``alpha``, ``dropout`` on the pooled vector,
+``attention_dropout``, sizes, early stopping, ``init="fm"``: the paper's
+pre-training, an FM fitted first and the AFM started from its embeddings,
+linear weights and bias), plus prototypes of what CTR practice adds, which
+the estimators do not have (they live in this script only):
 
 - ``embedding_l2``: an L2 penalty on the embeddings, either on the rows a
   batch looks up (``embedding_l2_mode="batch"``: ``lambda * sum ||v_i||^2``
@@ -19,10 +20,11 @@ what the paper's code and CTR practice add, which the estimators do not have
   replaced by their column's unknown (or missing) category, 1 % in the
   package (``_batching.STAND_IN_RATE``, so that those embeddings are
   trained); more is a field-level dropout toward "an average category",
-  which is what a new user of the time split is;
-- ``fm_init``: the paper's pre-training, an FM (``use_attention=False``, the
-  same other parameters) fitted first, its embeddings, linear weights and
-  bias the AFM's starting point (attention network and projection fresh).
+  which is what a new user of the time split is.
+
+Every candidate is a change to the defaults the study started from,
+``PREVIOUS`` (``dropout=0.0, init="random"``); ``defaults`` is the package's
+defaults now, which the study chose (``dropout=0.5``, ``init="fm"``).
 
 Stage ``sweep`` (model selection, one seed): the *validation* ROC AUC of each
 candidate on
@@ -46,6 +48,11 @@ defaults of ``quality.py``: MovieLens both splits over ``--seeds``, Telco the
 5-split table on both inputs, planted pairs over ``--seeds``.  The test parts
 are never used by the sweep.
 
+Stage ``regressor``: the regressor shares the classifier's defaults; the
+test R^2 of ``AFMRegressor`` with the previous defaults, each change alone
+and both (``REGRESSOR_SETTINGS``) on the MovieLens rating (random split,
+``--seeds``) and Telco's monthly charges (the 5 Telco splits).
+
 Every result is appended as one JSON line to ``--results`` (a finished
 (candidate, data set, seed, stage) is not run again), so the study can be
 stopped and resumed; the tables are printed from that file.
@@ -53,6 +60,7 @@ stopped and resumed; the tables are printed from that file.
     python benchmarks/defaults_study.py                       # sweep, all candidates
     python benchmarks/defaults_study.py --candidates defaults adagrad-0.1
     python benchmarks/defaults_study.py --stage final --final defaults NAME --seeds 0 1 2
+    python benchmarks/defaults_study.py --stage regressor --seeds 0 1 2   # AFMRegressor
     python benchmarks/defaults_study.py --list                # the candidates
 """
 
@@ -67,19 +75,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import log_loss, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from _machine import machine_facts
-from _movielens import features_and_target, load_movielens, split
+from _movielens import FEATURES, features_and_target, load_movielens, split
 from quality import movielens_fit, one_hot, planted_data, raw, telco_study
 
 import sklearn_afm._base as afm_base  # noqa: E402 (quality put the checkout on sys.path)
 import sklearn_afm._batching as afm_batching  # noqa: E402
 import sklearn_afm._model as afm_model  # noqa: E402
-from sklearn_afm import AFMClassifier, load_telco_churn  # noqa: E402
+from sklearn_afm import AFMClassifier, AFMRegressor, load_telco_churn  # noqa: E402
 
 PLANTED = [(0, 1), (2, 3), (4, 5)]
 PLANTED_NAMES = {(f"f{i}", f"f{j}") for i, j in PLANTED}
@@ -94,9 +102,11 @@ def candidate(params=None, **extras):
     return {"params": params or {}, "extras": extras}
 
 
+# The defaults before the study; each candidate changes them.
+PREVIOUS = {"dropout": 0.0, "init": "random"}
 PAPER = {"solver": "adagrad", "learning_rate_init": 0.1, "alpha": 1e-2, "dropout": 0.5}
 CANDIDATES = {
-    "defaults": candidate(),
+    "previous-defaults": candidate(),
     "lr-0.003": candidate({"learning_rate_init": 0.003}),
     "lr-0.03": candidate({"learning_rate_init": 0.03}),
     "batch-64": candidate({"batch_size": 64}),
@@ -127,14 +137,15 @@ CANDIDATES = {
     "stand-in-0.05": candidate(stand_in_rate=0.05),
     "stand-in-0.1": candidate(stand_in_rate=0.1),
     "stand-in-0.2": candidate(stand_in_rate=0.2),
-    "fm-init": candidate(fm_init=True),
+    "fm-init": candidate({"init": "fm"}),
     "paper": candidate(PAPER),
-    "paper-fm-init": candidate(PAPER, fm_init=True),
+    "paper-fm-init": candidate({**PAPER, "init": "fm"}),
+    # What the study chose: the package's defaults since.
+    "defaults": candidate({"dropout": 0.5, "init": "fm"}),
 }
 
 
-PROTOTYPE_SETTINGS = ("embedding_l2", "embedding_l2_mode", "linear_l2", "stand_in_rate",
-                      "fm_init")
+PROTOTYPE_SETTINGS = ("embedding_l2", "embedding_l2_mode", "linear_l2", "stand_in_rate")
 
 
 def add_combinations(specs):
@@ -202,23 +213,16 @@ _build_engine = afm_base.build_engine
 
 
 @contextlib.contextmanager
-def prototype(network_extras, initial=None, stand_in_rate=None):
-    """Fits in this block get the extra network settings, and start from ``initial`` weights.
+def prototype(network_extras, stand_in_rate=None):
+    """Fits in this block (their FM pre-training too) get the extra network settings.
 
-    ``initial`` maps positions of ``AFMNetwork.get_weights()`` to arrays.
     The extras go into the fit's network configuration (so the traced steps
     of different settings are not shared, and the trained network keeps them).
     """
 
-    def build_engine(config, *args, weights=None, **kwargs):
+    def build_engine(config, *args, **kwargs):
         config.update(network_extras)
-        engine = _build_engine(config, *args, weights=weights, **kwargs)
-        if initial and weights is None:
-            start = engine.get_weights()
-            for position, value in initial.items():
-                start[position] = value
-            engine.set_weights(start)
-        return engine
+        return _build_engine(config, *args, **kwargs)
 
     package_rate = afm_batching.STAND_IN_RATE
     afm_base.build_engine = build_engine
@@ -233,37 +237,27 @@ def prototype(network_extras, initial=None, stand_in_rate=None):
 
 
 class Candidate(ClassifierMixin, BaseEstimator):
-    """An AFMClassifier with the given parameters and the prototypes' settings."""
+    """An AFMClassifier with ``PREVIOUS`` changed by ``params``, and the prototypes' settings."""
 
     def __init__(self, params=None, embedding_l2=0.0, embedding_l2_mode="batch",
-                 linear_l2=0.0, stand_in_rate=None, fm_init=False, random_state=None):
+                 linear_l2=0.0, stand_in_rate=None, random_state=None):
         self.params = params
         self.embedding_l2 = embedding_l2
         self.embedding_l2_mode = embedding_l2_mode
         self.linear_l2 = linear_l2
         self.stand_in_rate = stand_in_rate
-        self.fm_init = fm_init
         self.random_state = random_state
 
     def fit(self, X, y, **fit_params):
-        params = dict(self.params or {}, random_state=self.random_state)
+        params = {**PREVIOUS, **(self.params or {}), "random_state": self.random_state}
         # Only settings that are on enter the network's configuration: a candidate
         # without them shares the package's traced steps.
         extras = {key: value for key, value in [
             ("embedding_l2", self.embedding_l2), ("linear_l2", self.linear_l2)] if value}
         if self.embedding_l2:
             extras["embedding_l2_mode"] = self.embedding_l2_mode
-        initial = None
-        if self.fm_init:
-            with prototype(extras, stand_in_rate=self.stand_in_rate):
-                fm = AFMClassifier(**{**params, "use_attention": False}).fit(X, y, **fit_params)
-            # FM's weights: feature_scale, embeddings, linear, projection kernel and bias;
-            # AFM's have the attention network before the projection.
-            weights = fm._network.weights
-            initial = {1: weights[1], 2: weights[2], -1: weights[-1]}
-            self.fm_n_iter_ = fm.n_iter_
         self.model_ = AFMClassifier(**params)
-        with prototype(extras, initial, self.stand_in_rate):
+        with prototype(extras, self.stand_in_rate):
             self.model_.fit(X, y, **fit_params)
         self.classes_ = self.model_.classes_
         self.n_iter_ = self.model_.n_iter_
@@ -287,10 +281,14 @@ def make_candidate(name, seed):
 _MOVIELENS = {}
 
 
-def movielens_parts(kind, seed):
+def movielens_frame():
     if "frame" not in _MOVIELENS:
         _MOVIELENS["frame"] = load_movielens()
-    frame = _MOVIELENS["frame"]
+    return _MOVIELENS["frame"]
+
+
+def movielens_parts(kind, seed):
+    frame = movielens_frame()
     return [features_and_target(frame, rows) for rows in split(frame, kind, seed)]
 
 
@@ -333,6 +331,42 @@ def evaluate(name, dataset, seed, stage):
     result.update(auc=roc_auc_score(y_score, proba), log_loss=log_loss(y_score, proba),
                   n_iter=int(estimator.n_iter_), seconds=time.perf_counter() - start)
     return result
+
+
+# The regressor shares the classifier's defaults: are they right for it too?
+REGRESSOR_SETTINGS = {
+    "previous-defaults": PREVIOUS,
+    "dropout-0.5": {"dropout": 0.5, "init": "random"},
+    "fm-init": {"dropout": 0.0, "init": "fm"},
+    "defaults": {},
+}
+
+
+def regressor_result(name, dataset, seed):
+    """Test R^2 of ``AFMRegressor`` with ``REGRESSOR_SETTINGS[name]`` on one split.
+
+    ``ml-rating``: the MovieLens rating (1 to 5) on the random split of
+    ``seed``, early stopping on its validation part; ``telco-charges``: Telco's
+    ``MonthlyCharges`` from the other columns (``TotalCharges``, about
+    ``tenure`` times the charges, left out), the Telco split ``seed``, raw input.
+    """
+    start = time.perf_counter()
+    model = AFMRegressor(random_state=seed, **REGRESSOR_SETTINGS[name])
+    if dataset == "ml-rating":
+        frame = movielens_frame()
+        parts = [(frame.iloc[rows][FEATURES], frame.iloc[rows]["rating"].to_numpy(float))
+                 for rows in split(frame, "random", seed)]
+        (X, y), (X_val, y_val), (X_test, y_test) = parts
+        model.fit(X, y, X_val=X_val, y_val=y_val)
+    else:
+        X, _ = load_telco_churn(return_X_y=True)
+        y = X.pop("MonthlyCharges").to_numpy()
+        X = X.drop(columns="TotalCharges")
+        X, X_test, y, y_test = train_test_split(X, y, test_size=0.1, random_state=seed)
+        model = make_pipeline(raw(), model).fit(X, y)
+    estimator = model[-1] if hasattr(model, "steps") else model
+    return {"r2": r2_score(y_test, model.predict(X_test)), "n_iter": int(estimator.n_iter_),
+            "seconds": time.perf_counter() - start}
 
 
 def baseline_results(seeds):
@@ -421,9 +455,38 @@ def plan(stage, names, seeds):
     return [(n, d, s) for n in names for d in datasets for s in per_dataset[d]], datasets
 
 
+def regressor_stage(args, records, command):
+    """Run and print the regressor check: ``REGRESSOR_SETTINGS`` on ``regressor_result``'s data."""
+    splits = {"ml-rating": args.seeds, "telco-charges": FINAL_TELCO_SPLITS}
+    done = {(r["candidate"], r["dataset"], r["seed"]) for r in records if r["stage"] == "regressor"}
+    for name in REGRESSOR_SETTINGS:
+        for dataset, seeds in splits.items():
+            for seed in seeds:
+                if (name, dataset, seed) in done:
+                    continue
+                result = regressor_result(name, dataset, seed)
+                record = {"candidate": name, "dataset": dataset, "seed": seed,
+                          "stage": "regressor", "params": REGRESSOR_SETTINGS[name], **result}
+                append_result(args.results, record)
+                records.append(record)
+                print(f"  {name:18s} {dataset:14s} {seed:>3}: R^2 {result['r2']:.4f} "
+                      f"({result['n_iter']} epochs, {result['seconds']:.0f} s)", flush=True)
+    print(f"\n{command}\n\ntest R^2 of AFMRegressor, mean +- std over seeds/splits")
+    print("| setting | " + " | ".join(splits) + " |")
+    print("|---|" + "---|" * len(splits))
+    for name in REGRESSOR_SETTINGS:
+        cells = []
+        for dataset in splits:
+            r2 = [r["r2"] for r in records if r["stage"] == "regressor"
+                  and (r["candidate"], r["dataset"]) == (name, dataset)]
+            cells.append(f"{np.mean(r2):.4f} +- {np.std(r2):.4f}" if r2 else "")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["sweep", "final"], default="sweep")
+    parser.add_argument("--stage", choices=["sweep", "final", "regressor"], default="sweep",
+                        help="regressor: the regressor check, REGRESSOR_SETTINGS")
     parser.add_argument("--candidates", nargs="+", help="sweep these (default: all)")
     parser.add_argument("--final", nargs="+", default=["defaults"],
                         help="the candidates of the final stage")
@@ -450,11 +513,14 @@ def main():
     command = "python " + " ".join(sys.argv)
     print(command)
     print(machine_facts(with_load=True))
+    records = read_results(args.results)
+    if args.stage == "regressor":
+        regressor_stage(args, records, command)
+        return
     names = args.candidates or list(CANDIDATES) if args.stage == "sweep" else args.final
     unknown = [name for name in names if name not in CANDIDATES]
     if unknown:
         raise SystemExit(f"unknown candidates: {unknown}; see --list")
-    records = read_results(args.results)
     done = {(r["candidate"], r["dataset"], r["seed"], r["stage"]) for r in records}
     runs, datasets = plan(args.stage, names, args.seeds)
     if args.datasets:

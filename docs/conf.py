@@ -2,7 +2,9 @@
 
 Build with ``python -m sphinx -W -b html docs docs/_build/html`` (the
 ``docs`` extra installs what it needs).  No extension fetches anything from
-the network, so the build works offline.
+the network; the gallery's MovieLens example downloads its data (2 MB, once,
+into sklearn_afm's data cache: ``fetch_movielens_100k``), so a build offline
+needs that cache filled (or ``SKLEARN_AFM_DATA`` pointing to a copy).
 """
 
 import os
