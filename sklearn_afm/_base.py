@@ -23,7 +23,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
 
-from ._batching import feature_scale, row_lengths
+from ._batching import feature_scale
 from ._callbacks import CallbackSupportMixin, start_fit_task, with_callbacks
 from ._input import column_names, encode_X
 from . import _inspection
@@ -51,9 +51,6 @@ from ._training import (
 # early_stopping="auto" holds out a validation set from this many samples on,
 # where a tenth of the data is enough to measure progress.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
-
-# init="fm" trains the AFM from the FM at this share of learning_rate_init.
-FM_FINE_TUNING_RATE = 0.1
 
 # Where the documentation is published: the "?" link of an estimator's HTML
 # repr points to its page of the API reference there.
@@ -397,9 +394,6 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         The FM has the AFM's parameters, seed, validation rows and stopping
         rule; ``rng`` (a copy of the AFM's) shuffles its epochs, so that the
         AFM's own epochs are those it would have without the pre-training.
-        The AFM then starts at the FM's outputs on a row of the training
-        rows' mean number of pairs (see ``Engine.start_from_fm``), and
-        fine-tunes at ``FM_FINE_TUNING_RATE`` times ``learning_rate_init``.
         """
         fm_config = {**config, "use_attention": False}
         fm = build_engine(fm_config, optimizer, self._loss, self.device, feature_scale=scale)
@@ -411,9 +405,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         train(fm, data, History(), n_epochs=self.max_iter, batch_size=batch_size,
               random_state=rng, stopping=stopping, score=self._validation_score,
               callbacks=callbacks)
-        present = row_lengths(data.X)[data.train_rows].astype(np.float64)
-        n_pairs = max(float(np.mean(present * (present - 1) / 2)), 1.0)
-        engine.start_from_fm(fm, n_pairs, FM_FINE_TUNING_RATE)
+        engine.start_from_fm(fm)
         if self.verbose:
             print("Training the AFM from the factorization machine's embeddings:")
 

@@ -227,18 +227,15 @@ MAX_ROW_PAIR_VALUES = 2**26
 MAX_PREDICTION_ROWS = 4096
 
 
-def row_lengths(X):
-    """Return the number of present features (non-zero entries) of each row of ``X``."""
-    if sp.issparse(X):
-        return np.diff(X.indptr)
-    if isinstance(X, FieldMatrix):
-        return (X.values != 0).sum(axis=1)
-    return (X != 0).sum(axis=1)
-
-
 def padded_width_of(X):
     """Return the padded width of a batch holding the widest row of ``X``."""
-    return _padded_width(row_lengths(X).max(initial=0), X.shape[1])
+    if sp.issparse(X):
+        widest = np.diff(X.indptr).max(initial=0)
+    elif isinstance(X, FieldMatrix):
+        widest = (X.values != 0).sum(axis=1).max(initial=0)
+    else:
+        widest = (X != 0).sum(axis=1).max(initial=0)
+    return _padded_width(widest, X.shape[1])
 
 
 def rows_within_budget(width, embedding_size):

@@ -44,13 +44,10 @@ PARAMETERS_DOC = """
         How ``fit`` starts the embeddings ``v_i``, the linear weights ``w_i``
         and the bias ``w0``.  "fm", the paper's pre-training: a factorization
         machine (this model with ``use_attention=False``) is trained first,
-        with the same parameters, data, random seed and early stopping; the
-        AFM starts from its embeddings, linear weights and bias, with equal
-        attention for every pair and ``p`` the FM's scaled by the mean number
-        of pairs of a training row (so that it starts at the FM's outputs),
-        and fine-tunes at a tenth of ``learning_rate_init``; ``fit`` then
-        takes up to twice as long.  "random": the random initialisation,
-        every weight trained from the start at ``learning_rate_init``.  Only a
+        with the same parameters, data, random seed and early stopping, and
+        the AFM starts from its embeddings, linear weights and bias, its
+        attention network and ``p`` freshly initialised; ``fit`` then takes
+        up to twice as long.  "random": the random initialisation.  Only a
         fresh ``fit`` of an AFM pre-trains: ``use_attention=False``, a fit
         continued by ``warm_start`` and ``partial_fit`` (whose first call
         starts from the random initialisation) ignore it.

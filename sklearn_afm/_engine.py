@@ -159,6 +159,8 @@ class Engine:
         them from a seed of the estimator's random state, so that the live
         engine and one rebuilt from a pickle or a model file go on alike.
         """
+        import numpy as np
+
         from ._model import seeds
 
         for layer, value in zip(self.network.dropout_layers, seeds(seed, 2)):
@@ -167,33 +169,18 @@ class Engine:
             if generator is not None:
                 generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
 
-    def start_from_fm(self, fm, n_pairs, learning_rate_scale):
-        """Start this AFM as close to ``fm``, a trained FM's engine, as the model allows.
+    def start_from_fm(self, fm):
+        """Take the weights of ``AFMNetwork.FM_START_WEIGHTS`` from ``fm``, a trained FM's engine.
 
-        The features' embeddings and linear weights and the bias are the FM's
-        (``AFMNetwork.FM_START_WEIGHTS``).  The attention scores start at 0,
-        so that each pair of a row has the same weight, 1 over its number of
-        pairs, and the projection at the FM's times ``n_pairs``: the AFM's
-        first outputs are the FM's on a row of ``n_pairs`` pairs.  The hidden
-        attention layer keeps its random initialisation (at 0 it would get no
-        gradient).  The optimizer's learning rate is multiplied by
-        ``learning_rate_scale``: full-size steps from fresh moments undo the
-        pre-trained embeddings within an epoch.
+        The paper's pre-training: the AFM starts from the FM's embeddings,
+        linear weights and bias; its other weights keep their initialisation.
         """
         trained = dict(zip((v.path for v in fm.network.weights), fm.get_weights()))
-        network = self.network
-        start = []
-        for variable, value in zip(network.weights, self.get_weights()):
-            if variable.path in network.FM_START_WEIGHTS:
-                value = trained[variable.path]
-            elif variable is network.projection.kernel:
-                value = trained[variable.path] * np.float32(n_pairs)
-            elif variable is network.attention_score.kernel:
-                value = np.zeros_like(value)
-            start.append(value)
-        self.set_weights(start)
-        rate = self.optimizer.learning_rate
-        rate.assign(np.asarray(rate.value) * np.float32(learning_rate_scale))
+        shared = self.network.FM_START_WEIGHTS
+        self.set_weights([
+            trained[variable.path] if variable.path in shared else value
+            for variable, value in zip(self.network.weights, self.get_weights())
+        ])
 
     def get_optimizer_state(self):
         """Return the optimizer's variables as a list of numpy arrays."""
