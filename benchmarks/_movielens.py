@@ -31,9 +31,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from sklearn_afm.datasets import fetch_movielens_100k  # noqa: E402
-
-CATEGORICAL = ["user_id", "item_id", "age", "gender", "occupation", "zip_code", "release_year"]
-FEATURES = CATEGORICAL + ["genres"]
+from sklearn_afm.datasets._movielens import CATEGORICAL, FEATURES  # noqa: E402
 # The 19 genres of MovieLens 100k ("unknown" one of them), in the order of their columns.
 GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
           "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",

@@ -159,8 +159,6 @@ class Engine:
         them from a seed of the estimator's random state, so that the live
         engine and one rebuilt from a pickle or a model file go on alike.
         """
-        import numpy as np
-
         from ._model import seeds
 
         for layer, value in zip(self.network.dropout_layers, seeds(seed, 2)):

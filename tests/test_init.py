@@ -22,9 +22,10 @@ def trainings(monkeypatch):
     runs = []
     train = afm_base.train
 
-    def recording(engine, *args, **kwargs):
-        run = {"attention": engine.network.use_attention, "start": named(engine)}
-        history = train(engine, *args, **kwargs)
+    def recording(engine, data, *args, **kwargs):
+        run = {"attention": engine.network.use_attention, "start": named(engine),
+               "validation": data.validation}
+        history = train(engine, data, *args, **kwargs)
         run.update(end=named(engine), n_iter=history.n_iter)
         runs.append(run)
         return history
@@ -58,7 +59,9 @@ def test_fm_uses_the_afm_validation_set_and_stopping(telco, trainings):
         X[:1000], y[:1000], X_val=X[1000:], y_val=y[1000:]
     )
     fm, afm = trainings
-    # Early stopping on the given rows ended both runs before max_iter.
+    # Both monitor the 500 given rows, and early stopping on them ended both before max_iter.
+    assert fm["validation"] is afm["validation"]
+    assert fm["validation"].y.shape[0] == 500
     assert fm["n_iter"] < 40 and afm["n_iter"] < 40
 
 
