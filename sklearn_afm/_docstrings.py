@@ -25,8 +25,12 @@ PARAMETERS_DOC = """
         Size of each feature's embedding vector ``v_i``.
     attention_size : int, default=16
         Hidden size of the attention network (the paper's ``t``).
-    alpha : float, default=1e-4
-        L2 penalty on the attention network's weights ``W`` (the paper's lambda).
+    alpha : float, default=0.1
+        L2 penalty on the attention network's weights ``W`` (the paper's
+        lambda).  A strong one, as in the paper: the attention is trained on
+        the rows the embeddings were fitted to, and with a weak penalty it
+        learns to trust their memorised pairs, which held-out rows do not
+        repeat (see "Choosing the defaults" in the user guide).
     dropout : float, default=0.5
         Dropout rate on the attention-pooled interaction vector during
         training.  The paper's code keeps half of it, and so does this
