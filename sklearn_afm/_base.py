@@ -102,7 +102,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         *,
         embedding_size=16,
         attention_size=16,
-        alpha=0.1,
+        alpha=1e-3,
         dropout=0.5,
         attention_dropout=0.0,
         use_attention=True,

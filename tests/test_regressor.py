@@ -29,9 +29,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 CPU = {"device": "cpu"}
 
 # Enough epochs to learn x0 * x1 on 1000 rows (about 1 s on two cores).  A
-# factorization machine fits this problem too, so the default strong L2 on the
-# attention (alpha=0.1) keeps its weights near uniform (the planted pair first
-# by 0.03 %); a weak one lets them single the pair out, which these tests check.
+# factorization machine fits this problem too, so the attention has little to
+# gain and the default L2 on it (alpha=1e-3) keeps its weights closer to
+# uniform; with a weak one they single the planted pair out, which these
+# tests check.
 REG = {"max_iter": 20, "batch_size": 128, "learning_rate_init": 0.02, "early_stopping": False,
        "alpha": 1e-4}
 
