@@ -44,6 +44,7 @@ from ._training import (
     StoppingRule,
     ValidationSet,
     VerboseReporter,
+    drawing_from,
     make_training_set,
     train,
 )
@@ -51,6 +52,15 @@ from ._training import (
 # early_stopping="auto" holds out a validation set from this many samples on,
 # where a tenth of the data is enough to measure progress.
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
+
+# alpha="auto" trains the attention with each of these L2 penalties and keeps
+# the one with the better validation score: a weak one lets the attention
+# single out the pairs that matter (Telco churn), a strong one keeps it from
+# trusting the pre-trained products of rare ids (MovieLens); see "Choosing
+# the defaults" in the user guide.
+AUTO_ALPHAS = (1e-4, 1e-1)
+# Without a validation set to choose on, the value measured between the two.
+AUTO_ALPHA_UNVALIDATED = 1e-3
 
 # Where the documentation is published: the "?" link of an estimator's HTML
 # repr points to its page of the API reference there.
@@ -75,7 +85,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
     _parameter_constraints = {
         "embedding_size": [Interval(Integral, 1, None, closed="left")],
         "attention_size": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "attention_dropout": [Interval(Real, 0, 1, closed="left")],
         "use_attention": ["boolean"],
@@ -102,7 +112,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         *,
         embedding_size=16,
         attention_size=16,
-        alpha=1e-3,
+        alpha="auto",
         dropout=0.5,
         attention_dropout=0.0,
         use_attention=True,
@@ -206,6 +216,11 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         return None if encoder is None else encoder.column_categories()
 
     @property
+    def alpha_(self):
+        """The attention's L2 penalty the model was trained with ("auto" resolved)."""
+        return self._fitted("_network").config["attention_l2"]
+
+    @property
     def device_(self):
         """TensorFlow device(s) the model was trained on."""
         return self._fitted("_network").placement
@@ -295,9 +310,11 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         # The callbacks' task opens on the estimator itself, before the copy:
         # with_callbacks tears it down from there, whether the fit fails or
         # publishes the copy's attributes (which then include the context).
+        # alpha="auto" may train the AFM once per value of AUTO_ALPHAS.
+        n_runs = len(AUTO_ALPHAS) if isinstance(self.alpha, str) else 1
         task = start_fit_task(
-            self, "partial_fit" if incremental else "fit", 1 if incremental else self.max_iter,
-            X, y, sample_weight,
+            self, "partial_fit" if incremental else "fit",
+            1 if incremental else self.max_iter * n_runs, X, y, sample_weight,
         )
         work = object.__new__(type(self))
         work.__dict__ = dict(vars(self))
@@ -346,11 +363,73 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         )
         # Each value's fixed multiplier, from the training data of a first fit.
         scale = None if warm else feature_scale(Xs)
-        engine, config, optimizer = self._training_engine(warm, network_seed, Xs.shape[1], scale)
         batch_size = min(self.batch_size, data.train_rows.shape[0])
+        alphas = self._alphas(warm, validated=data.validation is not None)
+        fm = None
         if not (warm or incremental) and self.init == "fm" and self.use_attention:
-            self._pretrain_fm(engine, config, optimizer, scale, data, batch_size,
-                              copy.deepcopy(rng))
+            fm = self._pretrain_fm(network_seed, Xs.shape[1], scale, data, batch_size,
+                                   copy.deepcopy(rng))
+        chosen = None
+        for alpha in alphas:
+            # Each run draws its shuffles and stand-ins as the fit with that
+            # alpha alone would: from a copy of the generator as it is now.
+            run_rng = copy.deepcopy(rng)
+            run = self._train_run(
+                alpha, warm, incremental, network_seed, Xs.shape[1], scale, fm,
+                drawing_from(data, run_rng), batch_size, run_rng, task, announce=len(alphas) > 1,
+            )
+            if chosen is None or run.history.best_score > chosen.history.best_score:
+                chosen = run
+            if run.history.interrupted:
+                break
+        if len(alphas) > 1 and self.verbose:
+            name, sign = self._monitored_score()
+            print(f"Kept alpha={chosen.config['attention_l2']:g}: validation {name} = "
+                  f"{sign * chosen.history.best_score:.6f}.")
+        history = chosen.history
+        if not (history.converged or history.interrupted or incremental):
+            warnings.warn(
+                f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        self._network = TrainedNetwork.from_engine(chosen.engine, chosen.config, chosen.optimizer)
+        self._random_state = chosen.random_state
+        self._set_history(history, validated=data.validation is not None)
+        self._update_attention_summary(Xs, reset=not (incremental and warm))
+        return self
+
+    def _alphas(self, warm, validated):
+        """Return the attention L2 penalties to train with; the best on validation is kept.
+
+        ``alpha="auto"`` tries :data:`AUTO_ALPHAS` on a fresh fit of an AFM
+        that monitors a validation set; a continued fit keeps its network's,
+        and other fits take :data:`AUTO_ALPHA_UNVALIDATED`.
+        """
+        if not isinstance(self.alpha, str):
+            return [float(self.alpha)]
+        if warm:
+            return [self._network.config["attention_l2"]]
+        if validated and self.use_attention:
+            return list(AUTO_ALPHAS)
+        return [AUTO_ALPHA_UNVALIDATED]
+
+    def _train_run(self, alpha, warm, incremental, seed, n_features, scale, fm, data, batch_size,
+                   rng, task, announce):
+        """Train the network with attention L2 ``alpha``, from ``fm``'s weights if given.
+
+        Returns
+        -------
+        run : Bunch
+            ``engine``, ``config``, ``optimizer``, ``history`` and the
+            ``random_state`` the epochs drew from.
+        """
+        engine, config, optimizer = self._training_engine(warm, seed, n_features, scale, alpha)
+        if fm is not None:
+            engine.start_from_fm(fm)
+        if self.verbose and (announce or fm is not None):
+            start = " from the factorization machine's embeddings" if fm is not None else ""
+            print(f"Training the AFM{start} with alpha={alpha:g}:")
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
         callbacks = []
         if self.verbose:
@@ -376,27 +455,20 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             score=self._validation_score,
             callbacks=callbacks,
         )
-        if not (history.converged or history.interrupted or incremental):
-            warnings.warn(
-                f"Stochastic optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
-        self._network = TrainedNetwork.from_engine(engine, config, optimizer)
-        self._random_state = rng
-        self._set_history(history, validated=data.validation is not None)
-        self._update_attention_summary(Xs, reset=not (incremental and warm))
-        return self
+        return Bunch(engine=engine, config=config, optimizer=optimizer, history=history,
+                     random_state=rng)
 
-    def _pretrain_fm(self, engine, config, optimizer, scale, data, batch_size, rng):
-        """Train the FM of ``config`` on ``data`` and start ``engine`` from it (``init="fm"``).
+    def _pretrain_fm(self, seed, n_features, scale, data, batch_size, rng):
+        """Train and return the FM that the AFM starts from (``init="fm"``).
 
         The FM has the AFM's parameters, seed, validation rows and stopping
         rule; ``rng`` (a copy of the AFM's) shuffles its epochs, so that the
         AFM's own epochs are those it would have without the pre-training.
         """
-        fm_config = {**config, "use_attention": False}
-        fm = build_engine(fm_config, optimizer, self._loss, self.device, feature_scale=scale)
+        config = {**self._network_config(n_features, AUTO_ALPHA_UNVALIDATED),
+                  "use_attention": False, "seed": seed}
+        fm = build_engine(config, self._optimizer_config(), self._loss, self.device,
+                          feature_scale=scale)
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
         callbacks = []
         if self.verbose:
@@ -405,9 +477,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         train(fm, data, History(), n_epochs=self.max_iter, batch_size=batch_size,
               random_state=rng, stopping=stopping, score=self._validation_score,
               callbacks=callbacks)
-        engine.start_from_fm(fm)
-        if self.verbose:
-            print("Training the AFM from the factorization machine's embeddings:")
+        return fm
 
     def _verbose_reporter(self, stopping):
         return VerboseReporter(stopping, *self._monitored_score(), detailed=self.verbose >= 2)
@@ -453,24 +523,31 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
             early_stopping = n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
         return self.validation_fraction if early_stopping and not incremental else None
 
-    def _training_engine(self, warm, seed, n_features, scale):
+    def _network_config(self, n_features, alpha):
+        """Return the network configuration of the parameters, with attention L2 ``alpha``."""
+        return {
+            "n_features": n_features,
+            "n_outputs": self._n_outputs,
+            "embedding_size": self.embedding_size,
+            "attention_size": self.attention_size,
+            "attention_l2": float(alpha),
+            "attention_dropout": float(self.attention_dropout),
+            "dropout": float(self.dropout),
+            "use_attention": bool(self.use_attention),
+        }
+
+    def _optimizer_config(self):
+        return {"solver": self.solver, "learning_rate": float(self.learning_rate_init)}
+
+    def _training_engine(self, warm, seed, n_features, scale, alpha):
         """Return the engine to train, with its network configuration and optimizer settings.
 
         A fresh network for a first fit, its values multiplied by ``scale``
         (:func:`~sklearn_afm._batching.feature_scale`); for a continued one,
         the trained network, which must be the one the parameters describe.
         """
-        config = {
-            "n_features": n_features,
-            "n_outputs": self._n_outputs,
-            "embedding_size": self.embedding_size,
-            "attention_size": self.attention_size,
-            "attention_l2": float(self.alpha),
-            "attention_dropout": float(self.attention_dropout),
-            "dropout": float(self.dropout),
-            "use_attention": bool(self.use_attention),
-        }
-        optimizer = {"solver": self.solver, "learning_rate": float(self.learning_rate_init)}
+        config = self._network_config(n_features, alpha)
+        optimizer = self._optimizer_config()
         if not warm:
             config["seed"] = seed
             engine = build_engine(

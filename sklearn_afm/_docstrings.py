@@ -25,15 +25,22 @@ PARAMETERS_DOC = """
         Size of each feature's embedding vector ``v_i``.
     attention_size : int, default=16
         Hidden size of the attention network (the paper's ``t``).
-    alpha : float, default=1e-3
+    alpha : float or "auto", default="auto"
         L2 penalty on the attention network's weights ``W`` (the paper's
         lambda).  The attention is trained on the rows the embeddings were
         fitted to: on data with many rare categories (user and item ids) a
         weak penalty lets it trust their memorised pairs, which held-out rows
-        do not repeat, and a strong one (0.1) keeps it near uniform, which
-        also silences the weaker interactions of data such as Telco churn.
-        The default is measured between the two (see "Choosing the defaults"
-        in the user guide); try 0.1 on id-heavy click-through data.
+        do not repeat, and a strong one keeps it near uniform, which also
+        silences the weaker interactions of data such as Telco churn.
+        "auto" chooses between the two on the validation set that early
+        stopping monitors: the AFM is trained with 1e-4 and with 0.1 (from
+        the same start, so each run is the fit that value would give; ``fit``
+        then takes up to half as long again) and the run with the better
+        validation $score is kept.  Without a validation set (small data,
+        ``early_stopping=False``, ``partial_fit``) "auto" means 1e-3, a value
+        measured between the two; a fit continued by ``warm_start`` keeps
+        the value of the fit it continues.  ``alpha_`` is the value used.
+        See "Choosing the defaults" in the user guide.
     dropout : float, default=0.5
         Dropout rate on the attention-pooled interaction vector during
         training.  The paper's code keeps half of it, and so does this
@@ -177,6 +184,9 @@ ATTRIBUTES_DOC = """
         Best held-out $score when early stopping, else None.
     n_iter_ : int
         Number of epochs run (each ``partial_fit`` call counts one).
+    alpha_ : float
+        The attention's L2 penalty the model was trained with: ``alpha``, or
+        the value that ``alpha="auto"`` chose.
     device_ : str or tuple of str
         TensorFlow device the model was trained on, e.g. "/CPU:0", or the
         devices of data-parallel training, e.g. ("/GPU:0", "/GPU:1")."""

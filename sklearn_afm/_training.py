@@ -14,7 +14,7 @@ benchmarks call it directly.  The engine is used through ``train_epoch``,
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -120,6 +120,15 @@ def make_training_set(X, y, sample_weight, random_state, *, validation_fraction=
         train_rows=train_rows,
         validation=validation,
     )
+
+
+def drawing_from(data, random_state):
+    """Return ``data`` with its training batches' stand-ins drawn from ``random_state``.
+
+    Runs that train on the same :class:`TrainingSet`, each with a copy of one
+    generator, then draw the same stand-ins and shuffles.
+    """
+    return replace(data, source=training_source(data.X, random_state))
 
 
 @dataclass

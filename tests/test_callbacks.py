@@ -241,9 +241,10 @@ def test_fit_without_callback_api_is_unchanged(Estimator, data, monkeypatch, cap
 )
 def test_verbose_names_the_monitored_score(Estimator, named, data, capsys):
     X, y = data
-    # One training run (no FM pre-training): a line per epoch of validation_scores_.
+    # One training run (no FM pre-training, a fixed alpha): a line per epoch of
+    # validation_scores_.
     est = Estimator(max_iter=3, early_stopping=True, n_iter_no_change=1000, random_state=0,
-                    verbose=1, init="random")
+                    verbose=1, init="random", alpha=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
