@@ -25,8 +25,10 @@ the estimators do not have (they live in this script only):
 Every candidate is a change to the defaults the study started from,
 ``PREVIOUS`` (``dropout=0.0, init="random", alpha=1e-4``).  The sweep first
 chose ``dropout=0.5`` and ``init="fm"`` (``first-choice``); with the FM
-pre-training the attention's L2 was swept again (``first-choice-alpha-*``),
-and ``defaults``, the package's defaults now, adds ``alpha=1e-3``.
+pre-training the attention's L2 was swept again (``first-choice-alpha-*``);
+``alpha=1e-3`` (``first-choice-alpha-0.001``) was the defaults from ``bfb81e3``
+to ``6fd41a6``, and ``defaults``, the package's defaults since, adds
+``alpha="auto"``: of 1e-4 and 0.1, the value with the better validation score.
 
 Stage ``sweep`` (model selection, one seed): the *validation* ROC AUC of each
 candidate on
@@ -150,7 +152,7 @@ CANDIDATES = {
     **{f"first-choice-alpha-{alpha:g}": candidate({**FIRST_CHOICE, "alpha": alpha})
        for alpha in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)},
     # What the study chose: the package's defaults since.
-    "defaults": candidate({**FIRST_CHOICE, "alpha": 1e-3}),
+    "defaults": candidate({**FIRST_CHOICE, "alpha": "auto"}),
 }
 
 

@@ -39,7 +39,7 @@ value, in its own process.
 Every estimator runs with its default parameters (``random_state`` apart),
 except in the second synthetic setting.
 Run ``python benchmarks/quality.py`` for the three parts (on two cores, at
-1159ee6: about 5 minutes for Telco and planted pairs, 20 more for MovieLens
+6fd41a6: about 8 minutes for Telco and planted pairs, 35 more for MovieLens
 over 3 seeds); ``--splits``, ``--models``,
 ``--skip-telco``, ``--skip-synthetic``, ``--skip-movielens``,
 ``--movielens-models`` and ``--movielens-seeds`` shorten it.
