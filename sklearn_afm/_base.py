@@ -409,7 +409,7 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         if not isinstance(self.alpha, str):
             return [float(self.alpha)]
         if warm:
-            return [self._network.config["attention_l2"]]
+            return [self.alpha_]
         if validated and self.use_attention:
             return list(AUTO_ALPHAS)
         return [AUTO_ALPHA_UNVALIDATED]
@@ -465,8 +465,11 @@ class BaseAFM(CallbackSupportMixin, BaseEstimator, ABC):
         rule; ``rng`` (a copy of the AFM's) shuffles its epochs, so that the
         AFM's own epochs are those it would have without the pre-training.
         """
-        config = {**self._network_config(n_features, AUTO_ALPHA_UNVALIDATED),
-                  "use_attention": False, "seed": seed}
+        # Its attention L2 (unused: an FM has no attention network) is that of
+        # a fit of these parameters with use_attention=False, which makes no choice.
+        (alpha,) = self._alphas(warm=False, validated=False)
+        config = {**self._network_config(n_features, alpha), "use_attention": False,
+                  "seed": seed}
         fm = build_engine(config, self._optimizer_config(), self._loss, self.device,
                           feature_scale=scale)
         stopping = StoppingRule(self.n_iter_no_change, self.tol)
